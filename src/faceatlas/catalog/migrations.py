@@ -1,0 +1,92 @@
+"""Schema migrations, registered in order by decorator and recorded in ``schema_migrations``.
+
+Each migration runs in the same transaction as its record, so a crash never leaves a half
+applied schema. Never edit a released migration; add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next schema version."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def apply_migrations(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the schema version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for version, (name, fn) in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone() is None:  # another process may have applied it meanwhile
+                fn(conn)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (version, name, datetime.now(UTC).isoformat(timespec="seconds")),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+@migration
+def initial_schema(conn: sqlite3.Connection) -> None:
+    for statement in (
+        """CREATE TABLE images(
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            width INTEGER NOT NULL DEFAULT 0,
+            height INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'no_face', 'error')),
+            error TEXT,
+            face_count INTEGER NOT NULL DEFAULT 0,
+            indexed_at TEXT NOT NULL)""",
+        "CREATE INDEX images_status ON images(status)",
+        """CREATE TABLE faces(
+            id INTEGER PRIMARY KEY,
+            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            left INTEGER NOT NULL, top INTEGER NOT NULL,
+            right INTEGER NOT NULL, bottom INTEGER NOT NULL,
+            score REAL NOT NULL,
+            landmarks BLOB NOT NULL,
+            embedding BLOB NOT NULL,
+            embedding_norm REAL NOT NULL,
+            model TEXT NOT NULL)""",
+        "CREATE INDEX faces_image ON faces(image_id)",
+        """CREATE TABLE clusterings(
+            id INTEGER PRIMARY KEY,
+            method TEXT NOT NULL,
+            params TEXT NOT NULL,
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE people(
+            id INTEGER PRIMARY KEY,
+            clustering_id INTEGER NOT NULL REFERENCES clusterings(id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            name TEXT)""",
+        """CREATE TABLE assignments(
+            face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE)""",
+        "CREATE INDEX assignments_person ON assignments(person_id)",
+    ):
+        conn.execute(statement)

@@ -1,0 +1,232 @@
+"""``Catalog``: the one place that reads and writes the SQLite file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from faceatlas.catalog.migrations import apply_migrations
+from faceatlas.faces.record import ImageResult
+
+EMBEDDING_DTYPE = np.float32
+
+
+@dataclass(slots=True)
+class FaceMatrix:
+    """All faces' unit embeddings as one (N, D) float32 matrix, with their ids, row by row."""
+
+    face_ids: np.ndarray
+    image_ids: np.ndarray
+    vectors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+
+@dataclass(slots=True)
+class ExportRow:
+    face_id: int
+    image_path: str
+    box: tuple[int, int, int, int]
+    person: str | None  # None: the face belongs to no person of the current clustering
+    person_size: int
+
+
+class Catalog:
+    """A faceatlas catalog file (SQLite in WAL mode), migrated to the current schema on open.
+
+    >>> with Catalog(":memory:") as catalog:
+    ...     catalog.stats()["images"]
+    0
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self._savepoints = 0
+        apply_migrations(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """A transaction; nested calls become savepoints. Rolls back on any exception."""
+        outermost = not self.conn.in_transaction
+        name = f"sp{self._savepoints}"
+        self.conn.execute("BEGIN IMMEDIATE" if outermost else f"SAVEPOINT {name}")
+        self._savepoints += 1
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK" if outermost else f"ROLLBACK TO {name}")
+            if not outermost:
+                self.conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            self.conn.execute("COMMIT" if outermost else f"RELEASE {name}")
+        finally:
+            self._savepoints -= 1
+
+    # -- images and faces -------------------------------------------------------------------
+
+    def known_images(self) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) of every image already indexed (with or without faces)."""
+        return {
+            path: (size, mtime)
+            for path, size, mtime in self.conn.execute("SELECT path, size, mtime_ns FROM images")
+        }
+
+    def forget_errors(self) -> int:
+        """Drop the records of failed images so the next index retries them."""
+        with self.atomic():
+            return self.conn.execute("DELETE FROM images WHERE status = 'error'").rowcount
+
+    def add_results(self, results: Iterable[ImageResult]) -> None:
+        """Store images with their faces in one transaction, replacing older versions by path."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.atomic() as conn:
+            for result in results:
+                conn.execute("DELETE FROM images WHERE path = ?", (result.path,))
+                faces = result.faces or []
+                image_id = conn.execute(
+                    "INSERT INTO images(path, size, mtime_ns, width, height, status, error,"
+                    " face_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (result.path, result.size, result.mtime_ns, result.width, result.height,
+                     result.status, result.error, len(faces), now),
+                ).lastrowid
+                conn.executemany(
+                    "INSERT INTO faces(image_id, left, top, right, bottom, score, landmarks,"
+                    " embedding, embedding_norm, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (image_id, *face.box, face.score,
+                         np.asarray(face.landmarks, dtype=np.float32).tobytes(),
+                         np.asarray(face.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
+                         face.embedding_norm, result.model)
+                        for face in faces
+                    ],
+                )
+
+    def face_matrix(self, model: str | None = None) -> FaceMatrix:
+        """Every face's embedding as one matrix, ordered by face id (fast: one blob join)."""
+        query = "SELECT id, image_id, embedding FROM faces"
+        args: tuple = ()
+        if model is not None:
+            query += " WHERE model = ?"
+            args = (model,)
+        rows = self.conn.execute(query + " ORDER BY id", args).fetchall()
+        if not rows:
+            return FaceMatrix(np.zeros(0, np.int64), np.zeros(0, np.int64),
+                              np.zeros((0, 0), EMBEDDING_DTYPE))
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        image_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(r[2] for r in rows)
+        vectors = np.frombuffer(blob, dtype=EMBEDDING_DTYPE).reshape(len(rows), -1)
+        return FaceMatrix(ids, image_ids, vectors)
+
+    def models(self) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT DISTINCT model FROM faces")]
+
+    # -- people -------------------------------------------------------------------------------
+
+    def save_clustering(
+        self, method: str, params: dict, face_ids: np.ndarray, labels: np.ndarray
+    ) -> int:
+        """Replace the current people with ``labels`` (one per face id; -1 = no person).
+
+        People are ranked by size, largest first (rank 1). Returns the clustering id.
+        """
+        face_ids = np.asarray(face_ids, dtype=np.int64)
+        labels = np.asarray(labels, dtype=np.int64)
+        if face_ids.shape != labels.shape:
+            raise ValueError("face_ids and labels must have the same length")
+        kept = labels >= 0
+        uniq, counts = np.unique(labels[kept], return_counts=True)
+        order = np.lexsort((uniq, -counts))  # size desc, then label for a stable order
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.atomic() as conn:
+            conn.execute("DELETE FROM clusterings")  # cascades to people and assignments
+            clustering_id = conn.execute(
+                "INSERT INTO clusterings(method, params, created_at) VALUES (?, ?, ?)",
+                (method, json.dumps(params, sort_keys=True), now),
+            ).lastrowid
+            person_of_label = {}
+            for rank, idx in enumerate(order, start=1):
+                person_of_label[int(uniq[idx])] = conn.execute(
+                    "INSERT INTO people(clustering_id, rank, size) VALUES (?, ?, ?)",
+                    (clustering_id, rank, int(counts[idx])),
+                ).lastrowid
+            conn.executemany(
+                "INSERT INTO assignments(face_id, person_id) VALUES (?, ?)",
+                [(int(f), person_of_label[int(lab)])
+                 for f, lab in zip(face_ids[kept], labels[kept], strict=True)],
+            )
+        return clustering_id
+
+    def clustering(self) -> dict | None:
+        """Method and parameters of the current clustering, or None."""
+        row = self.conn.execute(
+            "SELECT id, method, params, created_at FROM clusterings ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "method": row[1], "params": json.loads(row[2]), "created_at": row[3]}
+
+    def export_rows(self) -> list[ExportRow]:
+        """Every face with its image path, box and person folder name, by face id."""
+        rows = self.conn.execute(
+            "SELECT f.id, i.path, f.left, f.top, f.right, f.bottom, p.rank, p.name, p.size"
+            " FROM faces f JOIN images i ON i.id = f.image_id"
+            " LEFT JOIN assignments a ON a.face_id = f.id"
+            " LEFT JOIN people p ON p.id = a.person_id ORDER BY f.id"
+        )
+        return [
+            ExportRow(
+                face_id=fid, image_path=path, box=(left, top, right, bottom),
+                person=None if rank is None else (name or f"person_{rank:04d}"),
+                person_size=size or 0,
+            )
+            for fid, path, left, top, right, bottom, rank, name, size in rows
+        ]
+
+    # -- numbers ------------------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """Counts a person wants to see: images, faces, people, errors, images per status."""
+        def one(sql: str) -> int:
+            return self.conn.execute(sql).fetchone()[0]
+
+        by_status = dict(self.conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status"))
+        return {
+            "images": one("SELECT COUNT(*) FROM images"),
+            "faces": one("SELECT COUNT(*) FROM faces"),
+            "people": one("SELECT COUNT(*) FROM people"),
+            "errors": by_status.get("error", 0),
+            "status": {s: by_status.get(s, 0) for s in ("ok", "no_face", "error")},
+            "assigned_faces": one("SELECT COUNT(*) FROM assignments"),
+        }
+
+    def errors(self, limit: int | None = None) -> list[tuple[str, str]]:
+        """(path, reason) of failed images, by path."""
+        sql = "SELECT path, error FROM images WHERE status = 'error' ORDER BY path"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return list(self.conn.execute(sql))

@@ -1,0 +1,31 @@
+"""The ``faceatlas`` command: a thin click layer over the library.
+
+Each command group lives in its own module and registers itself on ``main``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from faceatlas import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="faceatlas")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Who is in these pictures? Find every face, group faces into people, export folders.
+
+    \b
+    Start with:   faceatlas run PHOTOS OUT
+    Step by step: faceatlas index PHOTOS --db cat.db
+                  faceatlas cluster --db cat.db
+                  faceatlas export OUT --db cat.db
+    """
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+from faceatlas.cli import core  # noqa: E402,F401  (registers commands)

@@ -1,0 +1,58 @@
+"""Local engine: a pool of worker processes on this machine, each loading the model once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import sys
+from collections.abc import Iterable, Iterator
+
+from faceatlas.engines.task import analyze_image
+from faceatlas.faces.pipeline import FacePipeline, ModelConfig
+from faceatlas.faces.record import ImageResult
+from faceatlas.sources import ImageFile
+
+_worker_pipeline: FacePipeline | None = None
+_worker_max_pixels = 0
+
+
+def run_local(
+    items: Iterable[ImageFile], model: ModelConfig, workers: int, max_pixels: int
+) -> Iterator[ImageResult]:
+    """Results for ``items`` as they finish (unordered when ``workers`` > 1)."""
+    model.check_files()
+    if workers <= 1:
+        pipeline = model.build()
+        for item in items:
+            yield analyze_image(pipeline, item, max_pixels)
+        return
+    # spawn, not fork: the parent runs a progress thread, and forking a threaded process can
+    # leave a lock held forever in the child.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(model, max_pixels)) as pool:
+        yield from pool.imap_unordered(_work, items, chunksize=2)
+
+
+def _init_worker(model: ModelConfig, max_pixels: int) -> None:
+    global _worker_pipeline, _worker_max_pixels
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _worker_pipeline = model.build()
+    _worker_max_pixels = max_pixels
+
+
+def _work(item: ImageFile) -> ImageResult:
+    return analyze_image(_worker_pipeline, item, _worker_max_pixels)
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel end this worker if the parent is killed (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except OSError:
+        pass

@@ -1,0 +1,30 @@
+"""The unit of work every engine runs: one image in, one ``ImageResult`` out, never an exception."""
+
+from __future__ import annotations
+
+import logging
+
+from faceatlas.decode import DecodeError, load_rgb
+from faceatlas.faces.pipeline import FacePipeline
+from faceatlas.faces.record import ImageResult
+from faceatlas.sources import ImageFile
+
+log = logging.getLogger(__name__)
+
+
+def analyze_image(pipeline: FacePipeline, item: ImageFile, max_pixels: int) -> ImageResult:
+    """Decode and analyze one image; failures become an ``error`` result with the reason."""
+    base = {"path": item.path, "size": item.size, "mtime_ns": item.mtime_ns, "model": pipeline.name}
+    try:
+        rgb = load_rgb(item.path, max_pixels=max_pixels)
+    except DecodeError as err:
+        return ImageResult(status="error", error=str(err), **base)
+    height, width = rgb.shape[:2]
+    try:
+        faces = pipeline.analyze(rgb)
+    except Exception as err:  # a model failure on one image must not stop the run
+        log.exception("face model failed on %s", item.path)
+        return ImageResult(status="error", error=f"face model failed: {err}",
+                           width=width, height=height, **base)
+    return ImageResult(status="ok" if faces else "no_face", width=width, height=height,
+                       faces=faces, **base)

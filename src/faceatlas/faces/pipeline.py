@@ -1,0 +1,83 @@
+"""Detect, align, embed: one call from an RGB image to a list of ``Face`` records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceatlas.faces import weights
+from faceatlas.faces.align import face_chips
+from faceatlas.faces.dlib_detect import DEFAULT_MAX_DETECT_PIXELS, DETECTOR_WINDOW, DlibDetector
+from faceatlas.faces.dlib_embed import DlibEmbedder
+from faceatlas.faces.model import Detector, Embedder
+from faceatlas.faces.record import Face, normalise
+
+EMBEDDERS = ("dlib",)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """Which face model to run and how; validated once, picklable, cheap to send to workers."""
+
+    detector: str = "hog"
+    min_face: int = 40
+    max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS
+    embedder: str = "dlib"
+    jitter: int = 0
+    models_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTOR_WINDOW:
+            raise ValueError(
+                f"unknown detector {self.detector!r}; choose one of {sorted(DETECTOR_WINDOW)}"
+            )
+        if self.embedder not in EMBEDDERS:
+            raise ValueError(f"unknown embedder {self.embedder!r}; choose one of {EMBEDDERS}")
+        if self.min_face < 8:
+            raise ValueError(f"min_face must be at least 8 pixels, got {self.min_face}")
+        if self.jitter < 0:
+            raise ValueError(f"jitter must be >= 0, got {self.jitter}")
+
+    def check_files(self) -> None:
+        """Raise ``ModelFilesMissing`` now, in the caller, rather than inside a worker."""
+        weights.weight_file(weights.LANDMARKS_5, self.models_dir)
+        weights.weight_file(weights.RESNET, self.models_dir)
+        if self.detector == "cnn":
+            weights.weight_file(weights.CNN_DETECTOR, self.models_dir)
+
+    def build(self) -> FacePipeline:
+        detector = DlibDetector(self.detector, self.min_face, self.max_detect_pixels, self.models_dir)
+        embedder = DlibEmbedder(self.models_dir, self.jitter)
+        return FacePipeline(detector, embedder)
+
+
+class FacePipeline:
+    """Runs a detector and an embedder; ``name`` identifies the embedding space in the catalog."""
+
+    def __init__(self, detector: Detector, embedder: Embedder) -> None:
+        self.detector = detector
+        self.embedder = embedder
+
+    @property
+    def name(self) -> str:
+        return self.embedder.name
+
+    def analyze(self, rgb: np.ndarray) -> list[Face]:
+        """Every face in ``rgb``, aligned and embedded."""
+        detections = self.detector.detect(rgb)
+        if not detections:
+            return []
+        raw = self.embedder.embed(face_chips(rgb, detections))
+        unit, norms = normalise(raw)
+        return [
+            Face(
+                box=tuple(round(v) for v in det.box),
+                landmarks=det.landmarks,
+                score=det.score,
+                embedding=unit[i],
+                embedding_norm=float(norms[i]),
+            )
+            for i, det in enumerate(detections)
+        ]

@@ -1,0 +1,1 @@
+"""What faceatlas gives back: person folders, search, audits, reports, the web page."""
