@@ -26,8 +26,11 @@ def lfw_catalog(path: Path = DEFAULT_LFW_CATALOG, workers: int = 0) -> Catalog:
     catalog = Catalog(path)
     summary = index_paths(catalog, [require(LFW)], IndexConfig(workers=workers), show_progress=True)
     if summary.processed:
-        print(f"indexed {summary.processed} LFW images in {summary.seconds:.0f} s "
-              f"({summary.images_per_second:.1f} img/s)", file=sys.stderr)
+        print(
+            f"indexed {summary.processed} LFW images in {summary.seconds:.0f} s "
+            f"({summary.images_per_second:.1f} img/s)",
+            file=sys.stderr,
+        )
     return catalog
 
 

@@ -49,7 +49,7 @@ def knn_graph(vectors: np.ndarray, k: int = 30) -> KnnGraph:
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     for start in range(0, n, BLOCK):
-        block = vectors[start:start + BLOCK]
+        block = vectors[start : start + BLOCK]
         sims, ids = index.search(block, k_eff + 1)
         own = np.arange(start, start + len(block))[:, None]
         not_self = ids != own
@@ -57,6 +57,6 @@ def knn_graph(vectors: np.ndarray, k: int = 30) -> KnnGraph:
         order = np.argsort(~not_self, axis=1, kind="stable")[:, :k_eff]
         ids = np.take_along_axis(ids, order, axis=1)
         sims = np.take_along_axis(sims, order, axis=1)
-        neighbors[start:start + len(block), :k_eff] = ids
-        distances[start:start + len(block), :k_eff] = np.sqrt(np.clip(2.0 - 2.0 * sims, 0, 4))
+        neighbors[start : start + len(block), :k_eff] = ids
+        distances[start : start + len(block), :k_eff] = np.sqrt(np.clip(2.0 - 2.0 * sims, 0, 4))
     return KnnGraph(neighbors, distances)

@@ -62,9 +62,14 @@ def cluster_scores(true_labels: np.ndarray, predicted: np.ndarray) -> ClusterSco
     bp = float((coo.data**2 / cluster_sizes[coo.row]).sum() / n)
     br = float((coo.data**2 / class_sizes[coo.col]).sum() / n)
     return ClusterScores(
-        pairwise_precision=pp, pairwise_recall=pr, pairwise_f=_f(pp, pr),
-        bcubed_precision=bp, bcubed_recall=br, bcubed_f=_f(bp, br),
+        pairwise_precision=pp,
+        pairwise_recall=pr,
+        pairwise_f=_f(pp, pr),
+        bcubed_precision=bp,
+        bcubed_recall=br,
+        bcubed_f=_f(bp, br),
         nmi=float(normalized_mutual_info_score(truth, pred)),
-        clusters=len(cluster_sizes), identities=len(class_sizes),
+        clusters=len(cluster_sizes),
+        identities=len(class_sizes),
         singletons=int((cluster_sizes == 1).sum()),
     )

@@ -8,7 +8,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_SUFFIXES = frozenset(
-    [".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm", ".heic", ".heif", ".avif"]
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".webp",
+        ".bmp",
+        ".dib",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".pgm",
+        ".ppm",
+        ".pbm",
+        ".pnm",
+        ".heic",
+        ".heif",
+        ".avif",
+    ]
 )
 
 
@@ -39,8 +58,7 @@ def iter_image_files(
             raise FileNotFoundError(f"no such file or folder: {root}")
         for folder, dirs, files in os.walk(root):
             dirs[:] = sorted(
-                d for d in dirs
-                if not d.startswith(".") and os.path.join(folder, d) not in excluded
+                d for d in dirs if not d.startswith(".") and os.path.join(folder, d) not in excluded
             )
             for name in sorted(files):
                 if Path(name).suffix.lower() in IMAGE_SUFFIXES:

@@ -32,9 +32,12 @@ def apply_migrations(conn: sqlite3.Connection) -> int:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute(
-                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
-            ).fetchone() is None:  # another process may have applied it meanwhile
+            if (
+                conn.execute(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+                ).fetchone()
+                is None
+            ):  # another process may have applied it meanwhile
                 fn(conn)
                 conn.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",

@@ -110,17 +110,31 @@ class Catalog:
                 image_id = conn.execute(
                     "INSERT INTO images(path, size, mtime_ns, width, height, status, error,"
                     " face_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (result.path, result.size, result.mtime_ns, result.width, result.height,
-                     result.status, result.error, len(faces), now),
+                    (
+                        result.path,
+                        result.size,
+                        result.mtime_ns,
+                        result.width,
+                        result.height,
+                        result.status,
+                        result.error,
+                        len(faces),
+                        now,
+                    ),
                 ).lastrowid
                 conn.executemany(
                     "INSERT INTO faces(image_id, left, top, right, bottom, score, landmarks,"
                     " embedding, embedding_norm, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (image_id, *face.box, face.score,
-                         np.asarray(face.landmarks, dtype=np.float32).tobytes(),
-                         np.asarray(face.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
-                         face.embedding_norm, result.model)
+                        (
+                            image_id,
+                            *face.box,
+                            face.score,
+                            np.asarray(face.landmarks, dtype=np.float32).tobytes(),
+                            np.asarray(face.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
+                            face.embedding_norm,
+                            result.model,
+                        )
                         for face in faces
                     ],
                 )
@@ -134,8 +148,9 @@ class Catalog:
             args = (model,)
         rows = self.conn.execute(query + " ORDER BY id", args).fetchall()
         if not rows:
-            return FaceMatrix(np.zeros(0, np.int64), np.zeros(0, np.int64),
-                              np.zeros((0, 0), EMBEDDING_DTYPE))
+            return FaceMatrix(
+                np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), EMBEDDING_DTYPE)
+            )
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         image_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
         blob = b"".join(r[2] for r in rows)
@@ -176,8 +191,10 @@ class Catalog:
                 ).lastrowid
             conn.executemany(
                 "INSERT INTO assignments(face_id, person_id) VALUES (?, ?)",
-                [(int(f), person_of_label[int(lab)])
-                 for f, lab in zip(face_ids[kept], labels[kept], strict=True)],
+                [
+                    (int(f), person_of_label[int(lab)])
+                    for f, lab in zip(face_ids[kept], labels[kept], strict=True)
+                ],
             )
         return clustering_id
 
@@ -200,7 +217,9 @@ class Catalog:
         )
         return [
             ExportRow(
-                face_id=fid, image_path=path, box=(left, top, right, bottom),
+                face_id=fid,
+                image_path=path,
+                box=(left, top, right, bottom),
                 person=None if rank is None else (name or f"person_{rank:04d}"),
                 person_size=size or 0,
             )
@@ -211,6 +230,7 @@ class Catalog:
 
     def stats(self) -> dict:
         """Counts a person wants to see: images, faces, people, errors, images per status."""
+
         def one(sql: str) -> int:
             return self.conn.execute(sql).fetchone()[0]
 

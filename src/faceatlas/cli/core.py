@@ -20,34 +20,54 @@ from faceatlas.people.methods import DEFAULT_THRESHOLD, METHODS
 RUN_CATALOG = "faceatlas.db"
 
 workers_option = click.option(
-    "--workers", type=click.IntRange(min=0), default=0, show_default=True,
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
     help="Worker processes, each loading the model once (0: one per core).",
 )
 detector_option = click.option(
-    "--detector", type=click.Choice(sorted(DETECTOR_WINDOW)), default="hog", show_default=True,
+    "--detector",
+    type=click.Choice(sorted(DETECTOR_WINDOW)),
+    default="hog",
+    show_default=True,
     help="hog: fast, frontal faces. cnn: slower, finds turned and small faces better.",
 )
 min_face_option = click.option(
-    "--min-face", type=click.IntRange(min=8), default=40, show_default=True,
+    "--min-face",
+    type=click.IntRange(min=8),
+    default=40,
+    show_default=True,
     help="Smallest face side in pixels worth finding. Photos are up- or down-scaled for "
-         "detection to match (very large photos are capped, so cost stays bounded).",
+    "detection to match (very large photos are capped, so cost stays bounded).",
 )
 method_option = click.option(
-    "--method", type=click.Choice(sorted(METHODS)), default="chinese-whispers",
-    show_default=True, help="Clustering method.",
+    "--method",
+    type=click.Choice(sorted(METHODS)),
+    default="chinese-whispers",
+    show_default=True,
+    help="Clustering method.",
 )
 threshold_option = click.option(
-    "--threshold", type=click.FloatRange(0, 2, min_open=True), default=DEFAULT_THRESHOLD,
+    "--threshold",
+    type=click.FloatRange(0, 2, min_open=True),
+    default=DEFAULT_THRESHOLD,
     show_default=True,
     help="Faces closer than this (Euclidean distance of unit embeddings) may be one person. "
-         "Lower: fewer merges of different people; higher: fewer splits of one person.",
+    "Lower: fewer merges of different people; higher: fewer splits of one person.",
 )
 mode_option = click.option(
-    "--mode", type=click.Choice(MODES), default="symlink", show_default=True,
+    "--mode",
+    type=click.Choice(MODES),
+    default="symlink",
+    show_default=True,
     help="How person folders refer to the originals (originals are never moved).",
 )
 min_faces_option = click.option(
-    "--min-faces", type=click.IntRange(min=1), default=2, show_default=True,
+    "--min-faces",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
     help="People with fewer faces go to the unknown folder.",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -74,8 +94,15 @@ def _report_index(summary: IndexSummary, catalog: Catalog) -> None:
 @click.option("--retry-errors", is_flag=True, help="Try again images that failed before.")
 @quiet_option
 @fail_on(ModelFilesMissing, ValueError)
-def index(paths: tuple[Path, ...], db_path: Path, workers: int, detector: str, min_face: int,
-          retry_errors: bool, quiet: bool) -> None:
+def index(
+    paths: tuple[Path, ...],
+    db_path: Path,
+    workers: int,
+    detector: str,
+    min_face: int,
+    retry_errors: bool,
+    quiet: bool,
+) -> None:
     """Find, align and embed every face in PATHS (files or folders, recursive).
 
     Unchanged images already in the catalog are skipped, so an interrupted run simply
@@ -85,10 +112,15 @@ def index(paths: tuple[Path, ...], db_path: Path, workers: int, detector: str, m
     Example:
       faceatlas index ~/Pictures /mnt/archive --db photos.db --workers 4
     """
-    config = IndexConfig(model=ModelConfig(detector=detector, min_face=min_face),
-                         workers=workers, retry_errors=retry_errors)
+    config = IndexConfig(
+        model=ModelConfig(detector=detector, min_face=min_face),
+        workers=workers,
+        retry_errors=retry_errors,
+    )
     with open_catalog(db_path) as catalog:
-        summary = index_paths(catalog, paths, config, show_progress=not quiet and stderr_is_terminal())
+        summary = index_paths(
+            catalog, paths, config, show_progress=not quiet and stderr_is_terminal()
+        )
         _report_index(summary, catalog)
 
 
@@ -150,8 +182,17 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
 @min_faces_option
 @quiet_option
 @fail_on(ModelFilesMissing, ValueError, OSError)
-def run(photos: tuple[Path, ...], out: Path, workers: int, detector: str, min_face: int,
-        threshold: float, mode: str, min_faces: int, quiet: bool) -> None:
+def run(
+    photos: tuple[Path, ...],
+    out: Path,
+    workers: int,
+    detector: str,
+    min_face: int,
+    threshold: float,
+    mode: str,
+    min_faces: int,
+    quiet: bool,
+) -> None:
     """Index PHOTOS, group the faces into people and export them to OUT, in one go.
 
     The catalog is kept in OUT/faceatlas.db, so running again only processes new or changed
@@ -164,8 +205,9 @@ def run(photos: tuple[Path, ...], out: Path, workers: int, detector: str, min_fa
     out.mkdir(parents=True, exist_ok=True)
     config = IndexConfig(model=ModelConfig(detector=detector, min_face=min_face), workers=workers)
     with open_catalog(out / RUN_CATALOG) as catalog:
-        summary = index_paths(catalog, photos, config, exclude=[out],
-                              show_progress=not quiet and stderr_is_terminal())
+        summary = index_paths(
+            catalog, photos, config, exclude=[out], show_progress=not quiet and stderr_is_terminal()
+        )
         _report_index(summary, catalog)
         clustered = cluster_catalog(catalog, threshold=threshold)
         exported = export_people(catalog, out, mode=mode, min_faces=min_faces)
@@ -178,8 +220,14 @@ def run(photos: tuple[Path, ...], out: Path, workers: int, detector: str, min_fa
 @main.command()
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--errors", "show_errors", type=click.IntRange(min=0), default=10,
-              show_default=True, help="How many failed images to list.")
+@click.option(
+    "--errors",
+    "show_errors",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many failed images to list.",
+)
 def stats(db_path: Path, as_json: bool, show_errors: int) -> None:
     """Counts: images, faces, people, errors, images per status.
 
@@ -196,8 +244,10 @@ def stats(db_path: Path, as_json: bool, show_errors: int) -> None:
         echo_json(numbers)
         return
     status = numbers["status"]
-    click.echo(f"images  {numbers['images']}  (with faces {status['ok']}, "
-               f"without {status['no_face']}, errors {status['error']})")
+    click.echo(
+        f"images  {numbers['images']}  (with faces {status['ok']}, "
+        f"without {status['no_face']}, errors {status['error']})"
+    )
     click.echo(f"faces   {numbers['faces']}")
     click.echo(f"people  {numbers['people']}")
     if numbers["clustering"]:

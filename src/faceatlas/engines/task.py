@@ -24,7 +24,9 @@ def analyze_image(pipeline: FacePipeline, item: ImageFile, max_pixels: int) -> I
         faces = pipeline.analyze(rgb)
     except Exception as err:  # a model failure on one image must not stop the run
         log.exception("face model failed on %s", item.path)
-        return ImageResult(status="error", error=f"face model failed: {err}",
-                           width=width, height=height, **base)
-    return ImageResult(status="ok" if faces else "no_face", width=width, height=height,
-                       faces=faces, **base)
+        return ImageResult(
+            status="error", error=f"face model failed: {err}", width=width, height=height, **base
+        )
+    return ImageResult(
+        status="ok" if faces else "no_face", width=width, height=height, faces=faces, **base
+    )

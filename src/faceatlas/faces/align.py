@@ -11,7 +11,10 @@ CHIP_PADDING = 0.25
 
 
 def face_chips(
-    rgb: np.ndarray, detections: list[Detection], size: int = CHIP_SIZE, padding: float = CHIP_PADDING
+    rgb: np.ndarray,
+    detections: list[Detection],
+    size: int = CHIP_SIZE,
+    padding: float = CHIP_PADDING,
 ) -> np.ndarray:
     """(N, size, size, 3) uint8 chips, aligned the way dlib's face ResNet was trained."""
     import dlib

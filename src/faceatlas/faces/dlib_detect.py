@@ -57,7 +57,9 @@ class DlibDetector:
         self._landmarks = None
 
     def __getstate__(self) -> dict:
-        return {k: getattr(self, k) for k in ("kind", "min_face", "max_detect_pixels", "models_dir")}
+        return {
+            k: getattr(self, k) for k in ("kind", "min_face", "max_detect_pixels", "models_dir")
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)

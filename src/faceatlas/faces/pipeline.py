@@ -48,7 +48,9 @@ class ModelConfig:
             weights.weight_file(weights.CNN_DETECTOR, self.models_dir)
 
     def build(self) -> FacePipeline:
-        detector = DlibDetector(self.detector, self.min_face, self.max_detect_pixels, self.models_dir)
+        detector = DlibDetector(
+            self.detector, self.min_face, self.max_detect_pixels, self.models_dir
+        )
         embedder = DlibEmbedder(self.models_dir, self.jitter)
         return FacePipeline(detector, embedder)
 

@@ -56,15 +56,21 @@ def export_people(
         if relative not in written:
             _place(Path(row.image_path), out / relative, mode)
             written.add(relative)
-        manifest_rows.append([
-            row.image_path, row.face_id, ",".join(map(str, row.box)), folder_of[row.face_id],
-            relative,
-        ])
+        manifest_rows.append(
+            [
+                row.image_path,
+                row.face_id,
+                ",".join(map(str, row.box)),
+                folder_of[row.face_id],
+                relative,
+            ]
+        )
     _write_manifest(out / MANIFEST, manifest_rows)
     people = {f for f in folder_of.values() if f != UNKNOWN}
     unknown = sum(1 for f in folder_of.values() if f == UNKNOWN)
-    return ExportSummary(people=len(people), faces=len(rows), unknown_faces=unknown,
-                         files=len(written))
+    return ExportSummary(
+        people=len(people), faces=len(rows), unknown_faces=unknown, files=len(written)
+    )
 
 
 def _file_names(rows: list[ExportRow], folder_of: dict[int, str]) -> dict[int, str]:

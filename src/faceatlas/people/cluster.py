@@ -41,6 +41,10 @@ def cluster_catalog(
     catalog.save_clustering(method, params, matrix.face_ids, labels)
     sizes = np.bincount(labels[labels >= 0]) if len(labels) else np.zeros(0, np.int64)
     return ClusterSummary(
-        faces=len(matrix), people=int((sizes > 0).sum()), singletons=int((sizes == 1).sum()),
-        method=method, threshold=threshold, seconds=time.monotonic() - started,
+        faces=len(matrix),
+        people=int((sizes > 0).sum()),
+        singletons=int((sizes == 1).sum()),
+        method=method,
+        threshold=threshold,
+        seconds=time.monotonic() - started,
     )

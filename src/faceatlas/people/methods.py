@@ -33,8 +33,9 @@ METHODS: dict[str, Callable[..., Clusterer]] = {
 }
 
 
-def make_clusterer(method: str, threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
-                   **options: Any) -> Clusterer:
+def make_clusterer(
+    method: str, threshold: float = DEFAULT_THRESHOLD, seed: int = 0, **options: Any
+) -> Clusterer:
     """An unfitted clusterer for ``method``; unknown names raise with the list of known ones."""
     try:
         factory = METHODS[method]
