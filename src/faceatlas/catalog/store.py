@@ -31,6 +31,32 @@ class FaceMatrix:
 
 
 @dataclass(slots=True)
+class FaceRow:
+    """One stored face with where it came from and whom it was grouped with."""
+
+    face_id: int
+    image_id: int
+    image_path: str
+    box: tuple[int, int, int, int]
+    landmarks: np.ndarray
+    score: float
+    person_id: int | None
+    person: str | None  # folder name: the person's name, or person_0001 by rank
+
+
+@dataclass(slots=True)
+class PersonRow:
+    person_id: int
+    rank: int
+    name: str | None
+    size: int
+
+    @property
+    def label(self) -> str:
+        return self.name or f"person_{self.rank:04d}"
+
+
+@dataclass(slots=True)
 class ExportRow:
     face_id: int
     image_path: str
@@ -225,6 +251,44 @@ class Catalog:
             )
             for fid, path, left, top, right, bottom, rank, name, size in rows
         ]
+
+    def faces(self, face_ids: Iterable[int] | None = None) -> list[FaceRow]:
+        """Stored faces (all, or the given ids) with image path and person, by face id."""
+        sql = (
+            "SELECT f.id, f.image_id, i.path, f.left, f.top, f.right, f.bottom, f.landmarks,"
+            " f.score, p.id, p.rank, p.name FROM faces f JOIN images i ON i.id = f.image_id"
+            " LEFT JOIN assignments a ON a.face_id = f.id"
+            " LEFT JOIN people p ON p.id = a.person_id"
+        )
+        if face_ids is None:
+            rows = self.conn.execute(sql + " ORDER BY f.id").fetchall()
+        else:
+            ids = [int(i) for i in face_ids]
+            rows = []
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self.conn.execute(sql + f" WHERE f.id IN ({marks})", chunk).fetchall()
+            rows.sort(key=lambda r: r[0])
+        return [
+            FaceRow(
+                face_id=r[0], image_id=r[1], image_path=r[2], box=(r[3], r[4], r[5], r[6]),
+                landmarks=np.frombuffer(r[7], dtype=np.float32).reshape(-1, 2), score=r[8],
+                person_id=r[9], person=None if r[10] is None else (r[11] or f"person_{r[10]:04d}"),
+            )
+            for r in rows
+        ]
+
+    def people(self) -> list[PersonRow]:
+        """People of the current clustering, largest first."""
+        return [
+            PersonRow(*row)
+            for row in self.conn.execute("SELECT id, rank, name, size FROM people ORDER BY rank")
+        ]
+
+    def image_path(self, image_id: int) -> str | None:
+        row = self.conn.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
+        return row[0] if row else None
 
     # -- numbers ------------------------------------------------------------------------------
 

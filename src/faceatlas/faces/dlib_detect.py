@@ -20,7 +20,7 @@ def detection_scale(width: int, height: int, min_face: int, window: int, max_pix
     """Resize factor so faces of ``min_face`` pixels reach the detector's ``window``.
 
     Capped so the resized image has at most ``max_pixels`` pixels: a 24-megapixel photo is then
-    searched at about the cost of a 2.5-megapixel one, and its smallest findable face grows to match.
+    searched at about the cost of a 2.5-megapixel one; its smallest findable face grows to match.
     """
     scale = window / min_face
     area = width * height * scale * scale

@@ -1,0 +1,50 @@
+"""Face thumbnails: cut once from the original, cached on disk by face id, reused everywhere
+(report, web app, audit)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image
+
+from faceatlas.catalog.store import FaceRow
+from faceatlas.decode import DecodeError, load_rgb
+
+DEFAULT_SIZE = 112
+MARGIN = 0.25  # extra context around the box, as a share of its side
+
+
+def thumbnail_path(cache_dir: str | Path, face_id: int, size: int = DEFAULT_SIZE) -> Path:
+    return Path(cache_dir) / str(size) / f"{face_id // 1000:05d}" / f"{face_id}.jpg"
+
+
+def face_thumbnail(face: FaceRow, cache_dir: str | Path, size: int = DEFAULT_SIZE) -> Path:
+    """Path of a square JPEG crop of ``face`` (created on first use).
+
+    Raises ``DecodeError`` if the original image can no longer be read.
+    """
+    path = thumbnail_path(cache_dir, face.face_id, size)
+    if path.is_file():
+        return path
+    crop = face_crop(face, size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    crop.save(temporary, "JPEG", quality=85)
+    os.replace(temporary, path)
+    return path
+
+
+def face_crop(face: FaceRow, size: int = DEFAULT_SIZE) -> Image.Image:
+    """A square ``size`` x ``size`` crop around the face box, with a margin."""
+    rgb = load_rgb(face.image_path)
+    left, top, right, bottom = face.box
+    side = max(right - left, bottom - top) * (1 + 2 * MARGIN)
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    return Image.fromarray(rgb).crop(tuple(round(v) for v in box)).resize(
+        (size, size), Image.Resampling.LANCZOS
+    )
+
+
+__all__ = ["DecodeError", "face_crop", "face_thumbnail", "thumbnail_path"]
