@@ -1,0 +1,1 @@
+"""`faceatlas audit`: find mislabeled, outlier and duplicate images in a labeled dataset."""

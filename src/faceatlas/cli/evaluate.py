@@ -1,0 +1,1 @@
+"""`faceatlas eval`: clustering quality against known labels (issue 4)."""

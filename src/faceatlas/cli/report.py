@@ -1,0 +1,1 @@
+"""`faceatlas report`: a self-contained HTML report of the people found."""
