@@ -7,9 +7,12 @@ small reader of dlib's format, rebuilds the same network as an ONNX graph and
 caches the result, so faces can be embedded without dlib and in larger batches.
 
 Graph input ``chips``: uint8, shape (N, 150, 150, 3), RGB chips as returned by
-``dlib.get_face_chip(img, shape, size=150, padding=0.25)``. The graph applies
-dlib's ``input_rgb_image_sized`` normalisation itself, ``(pixel - mean) / 256``
-per channel with the means stored in the .dat file, and transposes to NCHW.
+``dlib.get_face_chip(img, shape, size=150, padding=0.25)``. The graph transposes
+them to NCHW float32 and applies dlib's ``input_rgb_image_sized`` normalisation,
+``(pixel - mean) / 256`` per channel with the means stored in the .dat file; the
+normalisation is folded into the first convolution's weights and bias (exact,
+as that convolution has no padding). Every batch-norm ``affine`` layer is folded
+into the convolution before it.
 
 Graph output ``embeddings``: float32, shape (N, 128), raw descriptors exactly
 as ``face_recognition_model_v1.compute_face_descriptor`` returns them (not
@@ -42,7 +45,7 @@ DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 PROVIDER_PREFERENCE = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 # Bump when the conversion changes, so stale cached .onnx files are not reused.
-_CONVERTER_VERSION = 1
+_CONVERTER_VERSION = 2
 _OPSET = 17
 
 
@@ -148,6 +151,9 @@ class _Layer(NamedTuple):
     stride: int = 1
 
 
+_Parsed = list[tuple[_Layer, dict[str, np.ndarray]]]
+
+
 def _architecture() -> list[_Layer]:
     """dlib's ``anet_type`` from input to output (the .dat file stores the weights only)."""
 
@@ -175,7 +181,12 @@ def _architecture() -> list[_Layer]:
             _Layer("relu"),
         ]
 
-    layers = [_Layer("con", 32, 7, 2), _Layer("affine"), _Layer("relu"), _Layer("max_pool", 0, 3, 2)]
+    layers = [
+        _Layer("con", 32, 7, 2),
+        _Layer("affine"),
+        _Layer("relu"),
+        _Layer("max_pool", 0, 3, 2),
+    ]
     layers += ares(32) * 3
     layers += ares_down(64) + ares(64) * 3
     layers += ares_down(128) + ares(128) * 2
@@ -222,9 +233,8 @@ def _read_affine(r: _Reader) -> dict[str, np.ndarray]:
 def _read_pool(r: _Reader, layer: _Layer) -> None:
     r.version("max_pool_2" if layer.kind == "max_pool" else "avg_pool_2")
     nr, nc, stride_y, stride_x, pad_y, pad_x = (r.int() for _ in range(6))
-    if (nr, nc, stride_y, stride_x, pad_y, pad_x) != (
-        layer.size, layer.size, layer.stride, layer.stride, 0, 0
-    ):
+    expected = (layer.size, layer.size, layer.stride, layer.stride, 0, 0)
+    if (nr, nc, stride_y, stride_x, pad_y, pad_x) != expected:
         raise ValueError(f"{layer.kind} does not match the file")
 
 
@@ -246,10 +256,13 @@ def _read_fc(r: _Reader, layer: _Layer) -> dict[str, np.ndarray]:
 
 
 def _read_details(r: _Reader, layer: _Layer) -> dict[str, np.ndarray]:
+    """One layer's details; parameters for con, affine and fc, checks for the rest."""
     if layer.kind == "con":
         return _read_con(r, layer)
     if layer.kind == "affine":
         return _read_affine(r)
+    if layer.kind == "fc":
+        return _read_fc(r, layer)
     if layer.kind in ("max_pool", "avg_pool"):
         _read_pool(r, layer)
     elif layer.kind == "relu":
@@ -257,12 +270,12 @@ def _read_details(r: _Reader, layer: _Layer) -> dict[str, np.ndarray]:
             raise ValueError("disabled relu layers are not supported")
     elif layer.kind == "add_prev":
         r.version("add_prev_")
-    elif layer.kind == "fc":
-        return _read_fc(r, layer)
+    else:
+        raise ValueError(f"no reader for layer kind {layer.kind!r}")
     return {}
 
 
-def _read_dat(data: bytes) -> tuple[np.ndarray, list[tuple[_Layer, dict[str, np.ndarray]]]]:
+def _read_dat(data: bytes) -> tuple[np.ndarray, _Parsed]:
     """Parse the .dat file into the input means (R, G, B) and per-layer parameters.
 
     A dlib network serializes recursively: the loss layer, then each layer's
@@ -340,47 +353,53 @@ def _pad_to(g: _GraphBuilder, x: str, shape: tuple[int, ...], target: tuple[int,
     """Zero-pad (C, H, W) at the end up to ``target``, as dlib's ``add_prev`` does."""
     if shape == target:
         return x
-    pads = np.array([0, 0, 0, 0, 0, *(t - s for t, s in zip(target, shape))], dtype=np.int64)
-    return g.node("Pad", [x, g.const("pads", pads)], mode="constant")
+    pads = np.array([0, 0, 0, 0, 0, *(t - s for t, s in zip(target, shape, strict=True))])
+    return g.node("Pad", [x, g.const("pads", pads.astype(np.int64))], mode="constant")
 
 
-def _build_model(means: np.ndarray, parsed: list[tuple[_Layer, dict[str, np.ndarray]]]) -> onnx.ModelProto:
+def _build_model(means: np.ndarray, parsed: _Parsed) -> onnx.ModelProto:
     from onnx import TensorProto, checker, helper
 
     g = _GraphBuilder()
-    x = g.node("Cast", ["chips"], to=TensorProto.FLOAT)
-    x = g.node("Sub", [x, g.const("mean", means)])
-    x = g.node("Mul", [x, g.const("scale", np.array(1 / 256, dtype=np.float32))])
-    x = g.node("Transpose", [x], perm=[0, 3, 1, 2])
+    x = g.node("Transpose", ["chips"], perm=[0, 3, 1, 2])
+    x = g.node("Cast", [x], to=TensorProto.FLOAT)
     shape = (3, CHIP_SIZE, CHIP_SIZE)
     tags: dict[int, tuple[str, tuple[int, ...]]] = {}
+    first_conv = True
 
     i = 0
     while i < len(parsed):
         layer, p = parsed[i]
         if layer.kind == "con":
             weight, bias = p["weight"], p["bias"]
+            pad = layer.size // 2 if layer.stride == 1 else 0  # dlib's default padding
             if i + 1 < len(parsed) and parsed[i + 1][0].kind == "affine":
                 # Fold the following per-channel affine (a frozen batch norm) into the conv.
                 gamma, beta = parsed[i + 1][1]["gamma"], parsed[i + 1][1]["beta"]
                 weight = weight * gamma[:, None, None, None]
                 bias = bias * gamma + beta
                 i += 1
+            if first_conv:
+                # dlib feeds the first conv (pixel - mean) / 256. With no padding that is
+                # exactly conv(weight / 256, pixel) - sum(weight * mean) / 256, which
+                # saves a full pass over the input.
+                if pad != 0:
+                    raise ValueError("cannot fold input normalisation into a padded conv")
+                bias = bias - np.einsum("fcij,c->f", weight.astype(np.float64), means) / 256
+                weight = weight / 256
+                first_conv = False
             x = g.node(
                 "Conv",
                 [x, g.const("w", weight.astype(np.float32)), g.const("b", bias.astype(np.float32))],
                 kernel_shape=[layer.size, layer.size],
                 strides=[layer.stride, layer.stride],
-                pads=[layer.size // 2 if layer.stride == 1 else 0] * 4,
+                pads=[pad] * 4,
             )
-            out = 1 + (shape[1] + 2 * (layer.size // 2 if layer.stride == 1 else 0) - layer.size) // layer.stride
+            out = 1 + (shape[1] + 2 * pad - layer.size) // layer.stride
             shape = (layer.n, out, out)
-        elif layer.kind == "affine":
-            x = g.node("Mul", [x, g.const("gamma", p["gamma"].reshape(1, -1, 1, 1))])
-            x = g.node("Add", [x, g.const("beta", p["beta"].reshape(1, -1, 1, 1))])
         elif layer.kind == "relu":
             x = g.node("Relu", [x])
-        elif layer.kind in ("max_pool", "avg_pool") and layer.size == 0:
+        elif layer.kind == "avg_pool" and layer.size == 0:  # avg_pool_everything
             x = g.node("GlobalAveragePool", [x])
             shape = (shape[0], 1, 1)
         elif layer.kind in ("max_pool", "avg_pool"):
@@ -394,14 +413,17 @@ def _build_model(means: np.ndarray, parsed: list[tuple[_Layer, dict[str, np.ndar
             x, shape = tags[layer.n]
         elif layer.kind == "add_prev":
             other, other_shape = tags[layer.n]
-            target = tuple(max(a, b) for a, b in zip(shape, other_shape))
-            x = g.node("Add", [_pad_to(g, x, shape, target), _pad_to(g, other, other_shape, target)])
+            target = tuple(max(a, b) for a, b in zip(shape, other_shape, strict=True))
+            x = _pad_to(g, x, shape, target)
+            x = g.node("Add", [x, _pad_to(g, other, other_shape, target)])
             shape = target
         elif layer.kind == "fc":
             if p["weight"].shape[0] != math.prod(shape):
                 raise ValueError("fully connected layer input size does not match the network")
             x = g.node("Flatten", [x], axis=1)
             x = g.node("MatMul", [x, g.const("fc", p["weight"])], output="embeddings")
+        else:  # affine layers are folded into the conv before them
+            raise ValueError(f"cannot convert a {layer.kind} layer at position {i}")
         i += 1
 
     graph = helper.make_graph(
@@ -505,7 +527,7 @@ class OnnxEmbedder:
         wanted = list(self.providers or PROVIDER_PREFERENCE)
         chosen = [p for p in wanted if p in available]
         if not chosen:
-            raise RuntimeError(f"none of the providers {wanted} is available; ONNX Runtime has {available}")
+            raise RuntimeError(f"none of {wanted} is available; ONNX Runtime has {available}")
         if self.providers and len(chosen) < len(wanted):
             log.warning("providers %s are not available", [p for p in wanted if p not in chosen])
         return chosen
@@ -526,15 +548,18 @@ class OnnxEmbedder:
                 self._session = onnxruntime.InferenceSession(
                     str(self.model_path), sess_options=options, providers=providers
                 )
-                log.info(
-                    "dlib ResNet ONNX session on %s (threads=%s)", providers[0], self.threads or "default"
-                )
+                threads = self.threads or "default"
+                log.info("dlib ResNet ONNX session on %s, threads=%s", providers, threads)
             return self._session
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """Raw 128-d descriptors, float32 (N, 128), for uint8 RGB chips (N, 150, 150, 3)."""
         chips = np.asarray(chips)
-        if chips.dtype != np.uint8 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3) or chips.ndim != 4:
+        if (
+            chips.dtype != np.uint8
+            or chips.ndim != 4
+            or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3)
+        ):
             raise ValueError(
                 f"chips must be uint8 of shape (N, {CHIP_SIZE}, {CHIP_SIZE}, 3), "
                 f"got {chips.dtype} {chips.shape}"
@@ -542,10 +567,10 @@ class OnnxEmbedder:
         if len(chips) == 0:
             return np.empty((0, EMBEDDING_DIM), dtype=np.float32)
         session = self.session()
-        out = [
-            session.run(["embeddings"], {"chips": np.ascontiguousarray(chips[i : i + self.batch_size])})[0]
-            for i in range(0, len(chips), self.batch_size)
-        ]
+        out = []
+        for start in range(0, len(chips), self.batch_size):
+            batch = np.ascontiguousarray(chips[start : start + self.batch_size])
+            out.append(session.run(["embeddings"], {"chips": batch})[0])
         return np.concatenate(out)
 
     def __getstate__(self) -> dict[str, Any]:
