@@ -1,1 +1,132 @@
-"""`faceatlas search` and `faceatlas serve`: look-alike search from the CLI and the web (issue 5)."""
+"""`faceatlas search` and `faceatlas serve`: look-alike search from the CLI and the web."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from faceatlas.cli import main
+from faceatlas.cli.index import detector_option, min_face_option
+from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog
+from faceatlas.decode import DecodeError, load_rgb
+from faceatlas.faces.pipeline import ModelConfig
+from faceatlas.faces.weights import ModelFilesMissing
+from faceatlas.outputs.search import (
+    FaceIndex,
+    FaceResult,
+    SearchError,
+    search_face_id,
+    search_faces,
+)
+
+LOOPBACK = "127.0.0.1"
+
+
+def _print_results(results: list[FaceResult], source: str) -> None:
+    if not results:
+        click.echo(f"no face found in {source}")
+    for number, result in enumerate(results, start=1):
+        click.echo(f"face {number} at {result.box} in {source}:")
+        for rank, match in enumerate(result.matches, start=1):
+            click.echo(
+                f"  {rank:3d}. {match.distance:.3f}  {match.person or '-':<20}  "
+                f"{match.path}  (face {match.face_id})"
+            )
+
+
+@main.command()
+@click.argument(
+    "photo", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@db_option
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many look-alikes per face.")
+@click.option("--face-id", type=int, help="Query a face already in the catalog instead of PHOTO.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print a JSON list, one {"box", "matches"} object per query face.')
+@detector_option
+@min_face_option
+@fail_on(SearchError, ModelFilesMissing, DecodeError, ValueError)
+def search(
+    photo: Path | None,
+    db_path: Path,
+    k: int,
+    face_id: int | None,
+    as_json: bool,
+    detector: str,
+    min_face: int,
+) -> None:
+    """Find the faces in PHOTO and, for each, the K most similar faces in the catalog.
+
+    Each match shows its distance (0 = identical; below about 0.4 usually the same person),
+    its person and its photo. The search index is kept beside the catalog (DB.faiss) and
+    updated automatically when the catalog changes.
+
+    \b
+    Examples:
+      faceatlas search query.jpg --db photos.db
+      faceatlas search group.jpg --db photos.db -k 5 --json
+      faceatlas search --face-id 42 --db photos.db
+    """
+    if (photo is None) == (face_id is None):
+        raise click.UsageError("give either PHOTO or --face-id")
+    with open_catalog(db_path, must_exist=True) as catalog:
+        if face_id is not None:
+            index = FaceIndex.open(catalog)
+            results = [search_face_id(catalog, index, face_id, k)]
+            source = f"face {face_id}"
+        else:
+            rgb = load_rgb(photo)
+            pipeline = ModelConfig(detector=detector, min_face=min_face).build()
+            index = FaceIndex.open(catalog, model=pipeline.name)
+            results = search_faces(catalog, index, pipeline.analyze(rgb), k)
+            source = str(photo)
+    if as_json:
+        echo_json([r.to_json() for r in results])
+    else:
+        _print_results(results, source)
+
+
+@main.command()
+@db_option
+@click.option("--host", default=LOOPBACK, show_default=True,
+              help="Address to listen on. Use 0.0.0.0 only to let other machines in.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20.0,
+              show_default=True, help="Largest photo accepted by the upload page and API.")
+@detector_option
+@min_face_option
+@fail_on(SearchError, ModelFilesMissing, FileNotFoundError, ValueError)
+def serve(
+    db_path: Path, host: str, port: int, max_upload_mb: float, detector: str, min_face: int
+) -> None:
+    """Serve the look-alike web page and JSON API for a catalog (one process).
+
+    Open http://HOST:PORT/ and upload or drop a photo: its faces are boxed and each gets a grid
+    of look-alikes. /people lists the people. The face model and the search index are loaded
+    once, at start; restart after indexing more photos. API: POST /api/search (multipart
+    "file"), GET /api/faces/ID/similar?k=, /api/people, /api/people/ID, /api/faces/ID/thumb,
+    /api/images/ID; interactive docs at /docs.
+
+    \b
+    Example:
+      faceatlas serve --db photos.db --port 8000
+    """
+    import uvicorn
+
+    from faceatlas.web import create_app
+
+    if not db_path.is_file():
+        raise click.ClickException(
+            f"no catalog at {db_path}; run `faceatlas index PHOTOS --db {db_path}` first"
+        )
+    app = create_app(
+        db_path,
+        model=ModelConfig(detector=detector, min_face=min_face),
+        max_upload=int(max_upload_mb * 2**20),
+    )
+    if host != LOOPBACK:
+        click.echo(f"warning: listening on {host}: other machines can reach this catalog", err=True)
+    click.echo(f"serving {db_path} on http://{host}:{port}/ (Ctrl+C to stop)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,101 @@
+// The look-alike page: send a photo to /api/search, box the faces, list look-alikes per face.
+"use strict";
+
+const form = document.getElementById("upload");
+const input = document.getElementById("file");
+const statusLine = document.getElementById("status");
+const query = document.getElementById("query");
+const photo = document.getElementById("photo");
+const preview = document.getElementById("preview");
+const results = document.getElementById("results");
+
+function setStatus(text, isError = false) {
+  statusLine.textContent = text;
+  statusLine.className = isError ? "error" : "";
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function boxFaces(faces, width, height) {
+  photo.querySelectorAll(".box").forEach((b) => b.remove());
+  faces.forEach((face, i) => {
+    const [left, top, right, bottom] = face.box;
+    const box = el("div", { class: "box", "data-face": i + 1 }, el("span", {}, String(i + 1)));
+    box.style.left = `${(100 * left) / width}%`;
+    box.style.top = `${(100 * top) / height}%`;
+    box.style.width = `${(100 * (right - left)) / width}%`;
+    box.style.height = `${(100 * (bottom - top)) / height}%`;
+    photo.append(box);
+  });
+}
+
+function matchCard(match) {
+  const person = match.person || "no person";
+  const personNode = match.person_id
+    ? el("a", { class: "person", href: `/people#${match.person_id}` }, person)
+    : el("span", { class: "person" }, person);
+  return el(
+    "div",
+    { class: "card match", "data-face-id": match.face_id },
+    el("a", { href: match.image, target: "_blank", title: match.file },
+      el("img", { src: match.thumb, alt: `face ${match.face_id}`, loading: "lazy" })),
+    el("span", { class: "distance" }, `distance ${match.distance.toFixed(3)}`),
+    personNode,
+    el("a", { href: match.image, target: "_blank" }, match.file),
+  );
+}
+
+function showResults(body) {
+  results.replaceChildren();
+  boxFaces(body.faces, body.width, body.height);
+  if (body.faces.length === 0) {
+    setStatus("No face found in this photo.");
+    return;
+  }
+  setStatus(`${body.faces.length} face(s) found.`);
+  body.faces.forEach((face, i) => {
+    const grid = el("div", { class: "grid" }, ...face.matches.map(matchCard));
+    results.append(el("div", { class: "face-result" }, el("h2", {}, `Face ${i + 1}`), grid));
+  });
+}
+
+async function send(file) {
+  if (!file) return;
+  preview.src = URL.createObjectURL(file);
+  query.hidden = false;
+  results.replaceChildren();
+  photo.querySelectorAll(".box").forEach((b) => b.remove());
+  setStatus("Searching...");
+  const data = new FormData();
+  data.append("file", file);
+  const k = document.getElementById("k").value || "10";
+  try {
+    const response = await fetch(`/api/search?k=${encodeURIComponent(k)}`, {
+      method: "POST", body: data,
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+      setStatus(`Error ${response.status}: ${detail}`, true);
+      return;
+    }
+    showResults(body);
+  } catch (err) {
+    setStatus(`Search failed: ${err}`, true);
+  }
+}
+
+input.addEventListener("change", () => send(input.files[0]));
+form.addEventListener("submit", (event) => event.preventDefault());
+for (const name of ["dragenter", "dragover"]) {
+  form.addEventListener(name, (event) => { event.preventDefault(); form.classList.add("over"); });
+}
+for (const name of ["dragleave", "drop"]) {
+  form.addEventListener(name, (event) => { event.preventDefault(); form.classList.remove("over"); });
+}
+form.addEventListener("drop", (event) => send(event.dataTransfer.files[0]));
