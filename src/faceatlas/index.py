@@ -3,13 +3,20 @@
 A batch of results is committed in one transaction (image rows with their faces), so a run
 killed at any moment leaves every image either fully stored or absent; the next run picks up
 exactly the absent ones.
+
+Inputs are folders and files (``index_paths``) and, through ``index_inputs``, also lists of
+paths, .zip/.tar archives and TSV files of base64 images. Streamed inputs (TSV rows, archive
+members, listed paths) are checked against the catalog in chunks, so millions of rows never
+need all their keys in memory.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +26,17 @@ from faceatlas.engines.local import run_local
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import ImageResult
 from faceatlas.progress import Meter
-from faceatlas.sources import ImageFile, iter_image_files
+from faceatlas.sources import (
+    ImageFile,
+    TsvSpec,
+    is_archive,
+    iter_archive,
+    iter_image_files,
+    iter_listed_images,
+    iter_tsv,
+)
+
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +49,22 @@ class IndexConfig:
     commit_every: int = 32  # results per transaction
     commit_seconds: float = 2.0  # ... or sooner when this much time has passed
     retry_errors: bool = False
+    largest_face_only: bool = False  # keep only the largest face (face_count keeps them all)
+    chunk_size: int = 1000  # streamed items checked against the catalog at once
+    engine: str = "local"
+    ray_address: str | None = None  # None: start a local Ray; "auto" or HOST:PORT: join one
 
     def __post_init__(self) -> None:
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.commit_every < 1:
             raise ValueError(f"commit_every must be >= 1, got {self.commit_every}")
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of {ENGINES}")
+        if self.ray_address is not None and self.engine != "ray":
+            raise ValueError("a Ray address needs the ray engine (--engine ray)")
 
     @property
     def worker_count(self) -> int:
@@ -86,6 +113,23 @@ def pending_images(
     return todo, skipped
 
 
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Everything one index run reads. ``paths`` may hold folders, image files and archives."""
+
+    paths: tuple[str | Path, ...] = ()
+    tsv: tuple[str | Path, ...] = ()
+    lists: tuple[str | Path, ...] = ()
+    tsv_spec: TsvSpec = field(default_factory=TsvSpec)
+    exclude: tuple[str | Path, ...] = ()
+    segment_from_folder: bool = False
+
+    def __post_init__(self) -> None:
+        for path in (*self.paths, *self.tsv, *self.lists):
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"no such file or folder: {path}")
+
+
 def index_paths(
     catalog: Catalog,
     paths: Iterable[str | Path],
@@ -94,24 +138,141 @@ def index_paths(
     show_progress: bool = False,
 ) -> IndexSummary:
     """Index every image under ``paths`` into ``catalog``; returns counts for this run."""
+    return index_inputs(
+        catalog, Inputs(paths=tuple(paths), exclude=tuple(exclude)), config, show_progress
+    )
+
+
+def index_inputs(
+    catalog: Catalog,
+    inputs: Inputs,
+    config: IndexConfig | None = None,
+    show_progress: bool = False,
+) -> IndexSummary:
+    """Index everything ``inputs`` names into ``catalog``; returns counts for this run."""
     config = config or IndexConfig()
     started = time.monotonic()
     if config.retry_errors:
         catalog.forget_errors()
-    todo, skipped = pending_images(catalog, paths, exclude)
+    files = [p for p in inputs.paths if not (os.path.isfile(p) and is_archive(p))]
+    archives = [p for p in inputs.paths if os.path.isfile(p) and is_archive(p)]
+    todo: list[ImageFile] = []
+    skipped = 0
+    if files:  # folders: one listing, so the progress bar knows the total
+        todo, skipped = _pending_files(catalog, files, inputs)
     summary = IndexSummary(found=len(todo) + skipped, skipped=skipped)
-    workers = min(config.worker_count, max(1, len(todo)))
+    streamed = itertools.chain(
+        (item for path in archives for item in iter_archive(path, inputs.segment_from_folder)),
+        (item for path in inputs.lists for item in iter_listed_images(path)),
+        (item for path in inputs.tsv for item in iter_tsv(path, inputs.tsv_spec)),
+    )
+    items = itertools.chain(todo, _pending_stream(catalog, streamed, config.chunk_size, summary))
+    total = len(todo)
+    if not files and inputs.tsv and not archives and not inputs.lists:
+        spec = inputs.tsv_spec
+        total = 0 if spec.end is None else (spec.end - spec.start) * len(inputs.tsv)
+    _run(catalog, items, config, summary, total, show_progress)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _pending_files(
+    catalog: Catalog, files: list[str | Path], inputs: Inputs
+) -> tuple[list[ImageFile], int]:
+    if not inputs.segment_from_folder:
+        return pending_images(catalog, files, inputs.exclude)
+    known = catalog.known_images()
+    todo, skipped = [], 0
+    for item in iter_image_files(files, inputs.exclude, segment_from_folder=True):
+        if known.get(item.path) == (item.size, item.mtime_ns):
+            skipped += 1
+        else:
+            todo.append(item)
+    return todo, skipped
+
+
+def _pending_stream(
+    catalog: Catalog, items: Iterable[ImageFile], chunk_size: int, summary: IndexSummary
+) -> Iterator[ImageFile]:
+    """Items not yet in the catalog (or changed), checking keys ``chunk_size`` at a time."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, chunk_size)):
+        known = catalog.known_among([item.path for item in chunk])
+        summary.found += len(chunk)
+        for item in chunk:
+            if known.get(item.path) == (item.size, item.mtime_ns):
+                summary.skipped += 1
+            else:
+                yield item
+
+
+def _engine(items: Iterable[ImageFile], config: IndexConfig, workers: int) -> Iterator[ImageResult]:
+    if config.engine == "ray":
+        from faceatlas.engines.ray import run_ray
+
+        return run_ray(
+            items,
+            config.model,
+            workers=config.workers,
+            max_pixels=config.max_pixels,
+            address=config.ray_address,
+            wave=config.chunk_size,
+        )
+    return run_local(items, config.model, workers, config.max_pixels)
+
+
+def _run(
+    catalog: Catalog,
+    items: Iterable[ImageFile],
+    config: IndexConfig,
+    summary: IndexSummary,
+    total: int,
+    show_progress: bool,
+) -> None:
+    """Run the engine over ``items`` and commit results with their notes in batches."""
+    notes: dict[str, tuple[str | None, str | None]] = {}  # key -> (segment, source), in flight
+
+    def noted(stream: Iterable[ImageFile]) -> Iterator[ImageFile]:
+        for item in stream:
+            if item.segment is not None or item.source is not None:
+                notes[item.path] = (item.segment, item.source)
+            yield item
+
+    workers = config.worker_count if total == 0 else min(config.worker_count, max(1, total))
     batch: list[ImageResult] = []
+    batch_notes: list[tuple[str, str | None, str | None, int]] = []
     last_commit = time.monotonic()
-    with Meter(len(todo), "indexing", enabled=show_progress) as meter:
-        for result in run_local(todo, config.model, workers, config.max_pixels):
+
+    def commit() -> None:
+        with catalog.atomic():
+            catalog.add_results(batch)
+            if batch_notes:
+                catalog.annotate_images(batch_notes)
+
+    with Meter(total, "indexing", enabled=show_progress) as meter:
+        for result in _engine(noted(items), config, workers):
+            detected = len(result.faces or [])
+            if config.largest_face_only and detected > 1:
+                result.faces = [max(result.faces, key=lambda f: f.width * f.height)]
+            segment, source = notes.pop(result.path, (None, None))
+            if result.status == "error" and source is not None:
+                result.error = _with_row(result.error or "", source)
+            if segment is not None or source is not None or detected > len(result.faces or []):
+                batch_notes.append((result.path, segment, source, detected))
             batch.append(result)
             summary.add(result)
             meter.advance(faces=summary.faces, errors=summary.errors)
             now = time.monotonic()
             if len(batch) >= config.commit_every or now - last_commit >= config.commit_seconds:
-                catalog.add_results(batch)
-                batch, last_commit = [], now
-        catalog.add_results(batch)
-    summary.seconds = time.monotonic() - started
-    return summary
+                commit()
+                batch, batch_notes, last_commit = [], [], now
+        if batch:
+            commit()
+
+
+def _with_row(error: str, source: str) -> str:
+    """Prefix the TSV row number to a failure found after reading the row (e.g. not an image)."""
+    row = json.loads(source).get("row")
+    if row is None or error.startswith(f"row {row}: "):
+        return error
+    return f"row {row}: {error}"

@@ -93,3 +93,19 @@ def initial_schema(conn: sqlite3.Connection) -> None:
         "CREATE INDEX assignments_person ON assignments(person_id)",
     ):
         conn.execute(statement)
+
+
+@migration
+def image_sources_and_segments(conn: sqlite3.Connection) -> None:
+    """Bulk inputs: where an image's bytes live inside a container, and its segment.
+
+    ``source`` is NULL for a plain file (``path`` is the file) and otherwise a JSON locator, e.g.
+    ``{"tsv": "/data/a.tsv", "offset": 1234, "length": 26880}`` (the base64 field of a row) or
+    ``{"zip": "/data/a.zip", "member": "x/y.jpg"}``; ``path`` is then a stable key such as
+    ``/data/a.tsv#17``. ``segment`` is a coarse pre-class; people are never grouped across
+    segments when clustering per segment. ``face_count`` keeps counting every detected face,
+    also when only the largest one is stored (``--largest-face-only``).
+    """
+    conn.execute("ALTER TABLE images ADD COLUMN source TEXT")
+    conn.execute("ALTER TABLE images ADD COLUMN segment TEXT")
+    conn.execute("CREATE INDEX images_segment ON images(segment)")

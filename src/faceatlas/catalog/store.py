@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -164,6 +164,53 @@ class Catalog:
                         for face in faces
                     ],
                 )
+
+    def known_among(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) for those of ``paths`` already indexed (batched lookups).
+
+        For streams too large to load every known key at once (millions of TSV rows).
+        """
+        found: dict[str, tuple[int, int]] = {}
+        for start in range(0, len(paths), 500):
+            chunk = list(paths[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for path, size, mtime in self.conn.execute(
+                f"SELECT path, size, mtime_ns FROM images WHERE path IN ({marks})", chunk
+            ):
+                found[path] = (size, mtime)
+        return found
+
+    def annotate_images(self, notes: Iterable[tuple[str, str | None, str | None, int]]) -> None:
+        """Set (path, segment, source, face_count) on stored images; one transaction.
+
+        Call inside the ``atomic()`` block that stored the images, so both commit together.
+        """
+        with self.atomic() as conn:
+            conn.executemany(
+                "UPDATE images SET segment = ?, source = ?, face_count = ? WHERE path = ?",
+                [(segment, source, count, path) for path, segment, source, count in notes],
+            )
+
+    def image_sources(self, paths: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """path -> (segment, source locator) for the given image paths."""
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, tuple[str | None, str | None]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for path, segment, source in self.conn.execute(
+                f"SELECT path, segment, source FROM images WHERE path IN ({marks})", chunk
+            ):
+                found[path] = (segment, source)
+        return found
+
+    def face_segments(self) -> tuple[np.ndarray, list[str | None]]:
+        """(face ids, segment of each face's image), ordered by face id like ``face_matrix``."""
+        rows = self.conn.execute(
+            "SELECT f.id, i.segment FROM faces f JOIN images i ON i.id = f.image_id ORDER BY f.id"
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, [r[1] for r in rows]
 
     def face_matrix(self, model: str | None = None) -> FaceMatrix:
         """Every face's embedding as one matrix, ordered by face id (fast: one blob join)."""

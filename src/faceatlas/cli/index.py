@@ -12,7 +12,8 @@ from faceatlas.cli.options import db_option, fail_on, open_catalog, stderr_is_te
 from faceatlas.faces.dlib_detect import DETECTOR_WINDOW
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.weights import ModelFilesMissing
-from faceatlas.index import IndexConfig, IndexSummary, index_paths
+from faceatlas.index import ENGINES, IndexConfig, IndexSummary, Inputs, index_inputs
+from faceatlas.sources import DryRun, TsvSpec, dry_run_tsv, parse_column, parse_range
 
 workers_option = click.option(
     "--workers",
@@ -51,15 +52,118 @@ def report_index(summary: IndexSummary, catalog: Catalog) -> None:
         click.echo(f"  ... see `faceatlas stats --db {catalog.path}` for all errors", err=True)
 
 
+def _column(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    return None if value is None else parse_column(value)
+
+
+def _range(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    try:
+        return parse_range(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @db_option
 @workers_option
 @detector_option
 @min_face_option
 @click.option("--retry-errors", is_flag=True, help="Try again images that failed before.")
+@click.option(
+    "--tsv",
+    "tsv_files",
+    multiple=True,
+    type=existing_file,
+    metavar="FILE",
+    help="A TSV file whose rows carry a base64-encoded image (repeatable). Streamed, never "
+    "loaded whole; a row's key is FILE#ROW (row 0 = first data row) or its --key-column.",
+)
+@click.option(
+    "--image-column",
+    default="-1",
+    show_default=True,
+    callback=_column,
+    metavar="N|NAME",
+    help="TSV column with the base64 image: 0-based number (negative from the end) or name.",
+)
+@click.option(
+    "--key-column",
+    callback=_column,
+    metavar="N|NAME",
+    help="TSV column with a stable unique id per row, used as the catalog key.",
+)
+@click.option(
+    "--segment-column",
+    callback=_column,
+    metavar="N|NAME",
+    help="TSV column with a coarse pre-class; see `faceatlas cluster --per-segment`.",
+)
+@click.option(
+    "--header/--no-header",
+    default=None,
+    help="Whether the TSV's first line names the columns [default: only if a column is "
+    "given by name].",
+)
+@click.option(
+    "--range",
+    "row_range",
+    callback=_range,
+    metavar="START:END",
+    help="Only TSV data rows START <= row < END (either side may be empty, e.g. 1000:).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Count TSV rows, decodable images and bad rows (with reasons), without the face "
+    "model and without writing the catalog. Fast: base64 and image header only.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Streamed rows checked against the catalog at once (and, with --engine ray, sent to "
+    "the cluster at once). Memory stays bounded by it; commits happen every 32 images or 2 s.",
+)
+@click.option(
+    "--list",
+    "list_files",
+    multiple=True,
+    type=existing_file,
+    metavar="FILE",
+    help="A .txt (one path a line) or .csv (column 'path', else the first) list of images.",
+)
+@click.option(
+    "--largest-face-only",
+    is_flag=True,
+    help="Store only the largest face of each image (the image keeps the count of all).",
+)
+@click.option(
+    "--segment-from-folder",
+    is_flag=True,
+    help="Each image's segment is its top folder below the given folder (or archive).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="local: worker processes on this machine. ray: a Ray cluster (pip install "
+    "'faceatlas[ray]'), local unless --address is given.",
+)
+@click.option(
+    "--address",
+    metavar="auto|HOST:PORT",
+    help="Join this Ray cluster (with --engine ray) instead of starting a local one.",
+)
 @quiet_option
-@fail_on(ModelFilesMissing, ValueError)
+@fail_on(ModelFilesMissing, ValueError, OSError, RuntimeError)
 def index(
     paths: tuple[Path, ...],
     db_path: Path,
@@ -67,24 +171,83 @@ def index(
     detector: str,
     min_face: int,
     retry_errors: bool,
+    tsv_files: tuple[Path, ...],
+    image_column: int | str,
+    key_column: int | str | None,
+    segment_column: int | str | None,
+    header: bool | None,
+    row_range: tuple[int, int | None] | None,
+    dry_run: bool,
+    chunk_size: int,
+    list_files: tuple[Path, ...],
+    largest_face_only: bool,
+    segment_from_folder: bool,
+    engine: str,
+    address: str | None,
     quiet: bool,
 ) -> None:
-    """Find, align and embed every face in PATHS (files or folders, recursive).
+    """Find, align and embed every face in PATHS (files, folders, .zip/.tar archives), TSV
+    files of base64 images (--tsv) and lists of paths (--list).
 
-    Unchanged images already in the catalog are skipped, so an interrupted run simply
-    continues. Unreadable files are recorded with their reason and skipped.
+    Images already in the catalog are skipped, so an interrupted run simply continues where it
+    stopped (TSV rows by key, files and members by size and time). Unreadable files and bad TSV
+    rows (not base64, not an image, wrong column count, empty) are recorded with their reason
+    and skipped.
 
     \b
-    Example:
+    Examples:
       faceatlas index ~/Pictures /mnt/archive --db photos.db --workers 4
+      faceatlas index --tsv part-0001.tsv --segment-column 0 --image-column 2 --dry-run
+      faceatlas index --tsv part-0001.tsv --segment-column 0 --range 0:100000 --db big.db
+      faceatlas index photos.zip --list more.txt --largest-face-only --db photos.db
+      faceatlas index --tsv part-*.tsv --engine ray --address auto --db big.db
     """
+    start, end = row_range or (0, None)
+    spec = TsvSpec(
+        image_column=image_column,
+        key_column=key_column,
+        segment_column=segment_column,
+        header=header,
+        start=start,
+        end=end,
+    )
+    if dry_run:
+        if paths or list_files or not tsv_files:
+            raise click.UsageError("--dry-run reads TSV files only: give --tsv FILE")
+        report_dry_run(dry_run_tsv(tsv_files, spec))
+        return
+    if not (paths or tsv_files or list_files):
+        raise click.UsageError("nothing to index: give PATHS, --tsv FILE or --list FILE")
     config = IndexConfig(
         model=ModelConfig(detector=detector, min_face=min_face),
         workers=workers,
         retry_errors=retry_errors,
+        largest_face_only=largest_face_only,
+        chunk_size=chunk_size,
+        engine=engine,
+        ray_address=address,
+    )
+    inputs = Inputs(
+        paths=paths,
+        tsv=tsv_files,
+        lists=list_files,
+        tsv_spec=spec,
+        segment_from_folder=segment_from_folder,
     )
     with open_catalog(db_path) as catalog:
-        summary = index_paths(
-            catalog, paths, config, show_progress=not quiet and stderr_is_terminal()
+        summary = index_inputs(
+            catalog, inputs, config, show_progress=not quiet and stderr_is_terminal()
         )
         report_index(summary, catalog)
+
+
+def report_dry_run(result: DryRun) -> None:
+    click.echo(
+        f"dry run: {result.rows} rows, {result.images} images, {result.bad} bad rows in "
+        f"{result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s, "
+        f"{result.bytes / max(result.seconds, 1e-9) / 1e6:,.0f} MB/s of base64)"
+    )
+    for reason, count in sorted(result.reasons.items()):
+        click.echo(f"  {count} {reason}")
+    for key, error in result.samples:
+        click.echo(f"  bad {key}: {error}", err=True)

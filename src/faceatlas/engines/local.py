@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import queue
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -18,20 +19,47 @@ _worker_max_pixels = 0
 
 
 def run_local(
-    items: Iterable[ImageFile], model: ModelConfig, workers: int, max_pixels: int
+    items: Iterable[ImageFile],
+    model: ModelConfig,
+    workers: int,
+    max_pixels: int,
+    in_flight: int | None = None,
 ) -> Iterator[ImageResult]:
-    """Results for ``items`` as they finish (unordered when ``workers`` > 1)."""
+    """Results for ``items`` as they finish (unordered when ``workers`` > 1).
+
+    ``items`` is consumed lazily in the calling thread, at most ``in_flight`` (default: 8 per
+    worker) ahead of the results, so a stream of millions of in-memory images (TSV rows,
+    archive members) never piles up in memory.
+    """
     model.check_files()
     if workers <= 1:
         pipeline = model.build()
         for item in items:
             yield analyze_image(pipeline, item, max_pixels)
         return
+    window = in_flight or 8 * workers
+    done: queue.SimpleQueue = queue.SimpleQueue()
     # spawn, not fork: the parent runs a progress thread, and forking a threaded process can
     # leave a lock held forever in the child.
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=_init_worker, initargs=(model, max_pixels)) as pool:
-        yield from pool.imap_unordered(_work, items, chunksize=2)
+        iterator = iter(items)
+        pending, exhausted = 0, False
+        while True:
+            while not exhausted and pending < window:
+                item = next(iterator, None)
+                if item is None:
+                    exhausted = True
+                    break
+                pool.apply_async(_work, (item,), callback=done.put, error_callback=done.put)
+                pending += 1
+            if pending == 0:
+                return
+            result = done.get()
+            pending -= 1
+            if isinstance(result, BaseException):
+                raise result
+            yield result
 
 
 def _init_worker(model: ModelConfig, max_pixels: int) -> None:

@@ -7,18 +7,29 @@ import logging
 from faceatlas.decode import DecodeError, load_rgb
 from faceatlas.faces.pipeline import FacePipeline
 from faceatlas.faces.record import ImageResult
-from faceatlas.sources import ImageFile
+from faceatlas.sources import ImageFile, read_source
 
 log = logging.getLogger(__name__)
 
 
 def analyze_image(pipeline: FacePipeline, item: ImageFile, max_pixels: int) -> ImageResult:
-    """Decode and analyze one image; failures become an ``error`` result with the reason."""
+    """Decode and analyze one image; failures become an ``error`` result with the reason.
+
+    The image is ``item.data`` when given, else read from its container (``item.source``) or
+    its file (``item.path``); an ``item.error`` found while reading the input is kept as is.
+    """
     base = {"path": item.path, "size": item.size, "mtime_ns": item.mtime_ns, "model": pipeline.name}
+    if item.error is not None:
+        return ImageResult(status="error", error=item.error, **base)
     try:
-        rgb = load_rgb(item.path, max_pixels=max_pixels)
+        source = item.data
+        if source is None and item.source is not None:
+            source = read_source(item.path, item.source)
+        rgb = load_rgb(item.path if source is None else source, max_pixels=max_pixels)
     except DecodeError as err:
         return ImageResult(status="error", error=str(err), **base)
+    except (OSError, ValueError) as err:  # the container item could not be read
+        return ImageResult(status="error", error=f"unreadable source: {err}", **base)
     height, width = rgb.shape[:2]
     try:
         faces = pipeline.analyze(rgb)
