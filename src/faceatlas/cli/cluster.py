@@ -3,28 +3,71 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.options import db_option, fail_on, open_catalog
-from faceatlas.people.cluster import cluster_catalog
-from faceatlas.people.methods import DEFAULT_THRESHOLD, METHODS
+from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog
+from faceatlas.graph import METHODS as KNN_METHODS
+from faceatlas.people.cluster import AUTO, cluster_catalog
+from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, METHODS
+from faceatlas.people.segments import cluster_per_segment
+
+
+class Threshold(click.ParamType):
+    """``auto`` or a distance in (0, 2]."""
+
+    name = "auto|DISTANCE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        if isinstance(value, float) or value == AUTO:
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
+        if not 0 < number <= 2:
+            self.fail(f"{number} is not in (0, 2]", param, ctx)
+        return number
+
+
+def _option_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``("min_samples=2", "representative=mean")`` -> ``{"min_samples": 2, ...}``."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        out[key.strip().replace("-", "_")] = _option_value(value.strip())
+    return out
+
 
 method_option = click.option(
     "--method",
-    type=click.Choice(sorted(METHODS)),
-    default="chinese-whispers",
+    type=click.Choice(list(METHODS)),
+    default=DEFAULT_METHOD,
     show_default=True,
-    help="Clustering method.",
+    help="Clustering method (see docs/clustering.md for how they compare).",
 )
 threshold_option = click.option(
     "--threshold",
-    type=click.FloatRange(0, 2, min_open=True),
-    default=DEFAULT_THRESHOLD,
+    type=Threshold(),
+    default=AUTO,
     show_default=True,
-    help="Faces closer than this (Euclidean distance of unit embeddings) may be one person. "
-    "Lower: fewer merges of different people; higher: fewer splits of one person.",
+    help="Faces closer than this (Euclidean distance of unit embeddings, 0..2) may be one "
+    "person. Lower: fewer merges of different people; higher: fewer splits of one person. "
+    "'auto' chooses it from the faces themselves: their distances to strangers and the "
+    "faces that share a photo (never the same person).",
 )
 
 
@@ -33,17 +76,101 @@ threshold_option = click.option(
 @method_option
 @threshold_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--neighbors",
+    type=click.IntRange(1, 1000),
+    default=DEFAULT_K,
+    show_default=True,
+    help="Neighbours per face in the kNN graph (cached beside the catalog).",
+)
+@click.option(
+    "--knn",
+    type=click.Choice(KNN_METHODS),
+    default="auto",
+    show_default=True,
+    help="kNN search: exact, HNSW (approximate, for very many faces) or auto by size.",
+)
+@click.option(
+    "--k",
+    "n_clusters",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of people, for --method kmeans (required there, refused elsewhere).",
+)
+@click.option(
+    "-o",
+    "--option",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Method-specific setting, repeatable: e.g. min_samples=2 (dbscan), "
+    "representative=mean (leader), rank_threshold=1.6 (rank-order), trials=3 (infomap).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--per-segment",
+    is_flag=True,
+    help="Cluster inside each segment only (see `faceatlas index --segment-column`): people "
+    "never cross segments, and export writes OUT/<segment>/<person>/.",
+)
 @fail_on(ValueError)
-def cluster(db_path: Path, method: str, threshold: float, seed: int) -> None:
+def cluster(
+    db_path: Path,
+    method: str,
+    threshold: float | str,
+    seed: int,
+    neighbors: int,
+    knn: str,
+    n_clusters: int | None,
+    extra: tuple[str, ...],
+    as_json: bool,
+    per_segment: bool,
+) -> None:
     """Group the catalog's faces into people (replaces the previous grouping).
 
+    Methods: infomap (default), chinese-whispers, leader, rank-order, dbscan, hdbscan,
+    agglomerative, kmeans. Graph methods reuse the kNN graph kept beside the catalog, so
+    trying other methods or thresholds is fast.
+
     \b
-    Example:
-      faceatlas cluster --db photos.db --threshold 0.38
+    Examples:
+      faceatlas cluster --db photos.db
+      faceatlas cluster --db photos.db --method chinese-whispers --threshold 0.33
+      faceatlas cluster --db photos.db --method leader -o representative=mean
+      faceatlas cluster --db photos.db --method kmeans --k 40
+      faceatlas cluster --db big.db --per-segment --method leader
     """
+    options = parse_options(extra)
+    if not per_segment:
+        options["knn"] = knn  # per segment, each small segment gets its own exact graph
+    run = cluster_per_segment if per_segment else cluster_catalog
     with open_catalog(db_path, must_exist=True) as catalog:
-        summary = cluster_catalog(catalog, method=method, threshold=threshold, seed=seed)
+        summary = run(
+            catalog,
+            method=method,
+            threshold=threshold,
+            seed=seed,
+            k=neighbors,
+            n_clusters=n_clusters,
+            **options,
+        )
+    if as_json:
+        echo_json(
+            {
+                "faces": summary.faces,
+                "people": summary.people,
+                "singletons": summary.singletons,
+                "method": summary.method,
+                "threshold": summary.threshold,
+                "seconds": round(summary.seconds, 3),
+                "auto": summary.auto,
+            }
+        )
+        return
+    cut = "" if summary.threshold is None else f" at threshold {summary.threshold:.3f}"
+    if summary.auto is not None:
+        cut += " (auto)"
     click.echo(
         f"{summary.faces} faces -> {summary.people} people ({summary.singletons} single faces) "
-        f"with {summary.method} at threshold {summary.threshold} in {summary.seconds:.1f} s"
+        f"with {summary.method}{cut} in {summary.seconds:.1f} s"
     )

@@ -1,10 +1,20 @@
-"""Chinese whispers (Biemann 2006): label propagation on the thresholded kNN graph."""
+"""Chinese whispers (Biemann 2006): weighted label propagation on the thresholded kNN graph.
+
+Classic Chinese whispers visits the nodes one by one in a random order and gives each the label
+with the largest summed edge weight among its neighbours. One Python step per node is too slow
+for millions of faces, so each pass here cuts the random order into ``batches`` slices and
+updates a whole slice at once with numpy (sort + reduceat): nodes of one slice see the labels of
+all earlier slices of the pass, as in the sequential algorithm, but not of each other. With a
+fresh random order per pass this converges like the original; a fixed seed gives identical
+labels on every run.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from faceatlas.graph import KnnGraph, knn_graph
+from faceatlas.graph import KnnGraph
+from faceatlas.people.base import check_range, check_unit, dense_labels, graph_for
 
 
 class ChineseWhispers:
@@ -18,6 +28,8 @@ class ChineseWhispers:
         Neighbours per face in the kNN graph.
     iterations : int
         Maximum passes; stops early when no label changes.
+    batches : int
+        Slices of the random order updated together (1 = fully synchronous).
     seed : int
         Seed of the visiting order, for reproducible results.
 
@@ -25,6 +37,8 @@ class ChineseWhispers:
     ----------
     labels_ : ndarray of shape (n_samples,)
         Cluster label of each face, 0..n_clusters-1.
+    n_iter_ : int
+        Passes run.
 
     Examples
     --------
@@ -35,61 +49,90 @@ class ChineseWhispers:
     [0, 0, 1, 1]
     """
 
+    uses_graph = True
+
     def __init__(
-        self, threshold: float = 0.4, k: int = 30, iterations: int = 30, seed: int = 0
+        self,
+        threshold: float = 0.4,
+        k: int = 30,
+        iterations: int = 30,
+        batches: int = 16,
+        seed: int = 0,
     ) -> None:
         self.threshold = threshold
         self.k = k
         self.iterations = iterations
+        self.batches = batches
         self.seed = seed
 
     def fit(
         self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
     ) -> ChineseWhispers:
         """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
-        if not 0 < self.threshold <= 2:
-            raise ValueError(f"threshold must be in (0, 2], got {self.threshold}")
-        if self.iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
-        n = len(X)
-        graph = graph if graph is not None else knn_graph(X, self.k)
-        src, dst, dist = graph.edges(self.threshold)
-        if groups is not None:
-            groups = np.asarray(groups)
-            apart = groups[src] != groups[dst]
-            src, dst, dist = src[apart], dst[apart], dist[apart]
-        self.labels_ = _propagate(n, src, dst, 1.0 - dist / 2.0, self.iterations, self.seed)
+        check_range("threshold", self.threshold, 0, 2, low_open=True)
+        check_range("iterations", self.iterations, 1, 10_000)
+        check_range("batches", self.batches, 1, 1_000_000)
+        check_range("k", self.k, 1, 10_000)
+        X = check_unit(X)
+        graph = graph_for(X, graph, self.k)
+        src, dst, dist = graph.edges(self.threshold, groups)
+        labels, self.n_iter_ = propagate(
+            len(X), src, dst, 1.0 - dist / 2.0, self.iterations, self.batches, self.seed
+        )
+        self.labels_ = dense_labels(labels)
         return self
 
 
-def _propagate(
-    n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, iterations: int, seed: int
-) -> np.ndarray:
-    """Each node, in a random order, takes the label with the largest summed edge weight."""
-    both_src = np.concatenate([src, dst])
-    both_dst = np.concatenate([dst, src])
-    both_w = np.concatenate([weight, weight]).astype(np.float64)
-    order = np.argsort(both_src, kind="stable")
-    starts = np.searchsorted(both_src[order], np.arange(n + 1)).tolist()
-    adjacency = both_dst[order].tolist()
-    weights = both_w[order].tolist()
-    labels = list(range(n))
+def propagate(
+    n: int,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    iterations: int,
+    batches: int,
+    seed: int,
+) -> tuple[np.ndarray, int]:
+    """Label propagation; returns (labels, passes run). Ties go to the smaller label."""
+    tail = np.concatenate([src, dst]).astype(np.int64)
+    head = np.concatenate([dst, src]).astype(np.int64)
+    w = np.concatenate([weight, weight]).astype(np.float64)
+    labels = np.arange(n, dtype=np.int64)
     rng = np.random.default_rng(seed)
+    batches = max(1, min(batches, n))
+    done = 0
     for _ in range(iterations):
+        done += 1
+        slot = np.empty(n, dtype=np.int64)
+        slot[rng.permutation(n)] = np.arange(n) * batches // n  # each node's slice this pass
+        edge_slot = slot[tail]
+        order = np.argsort(edge_slot, kind="stable")
+        bounds = np.searchsorted(edge_slot[order], np.arange(batches + 1))
         changed = 0
-        for node in rng.permutation(n).tolist():
-            lo, hi = starts[node], starts[node + 1]
-            if lo == hi:
+        for b in range(batches):
+            sel = order[bounds[b] : bounds[b + 1]]
+            if len(sel) == 0:
                 continue
-            score: dict[int, float] = {}
-            for j in range(lo, hi):
-                label = labels[adjacency[j]]
-                score[label] = score.get(label, 0.0) + weights[j]
-            best = max(score, key=score.__getitem__)
-            if best != labels[node]:
-                labels[node] = best
-                changed += 1
+            nodes, best = _heaviest_label(tail[sel], labels[head[sel]], w[sel], n)
+            moved = labels[nodes] != best
+            changed += int(moved.sum())
+            labels[nodes[moved]] = best[moved]
         if not changed:
             break
-    _, dense = np.unique(np.asarray(labels), return_inverse=True)
-    return dense.astype(np.int64)
+    return labels, done
+
+
+def _heaviest_label(
+    node: np.ndarray, label: np.ndarray, weight: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each distinct ``node``, the ``label`` with the largest summed ``weight``."""
+    key = node * n + label
+    order = np.argsort(key)
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sums = np.add.reduceat(weight[order], starts)
+    key = key[starts]
+    nodes, labels = key // n, key % n
+    pick = np.lexsort((labels, -sums, nodes))
+    nodes, labels = nodes[pick], labels[pick]
+    first = np.r_[True, nodes[1:] != nodes[:-1]]
+    return nodes[first], labels[first]

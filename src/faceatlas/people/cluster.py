@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from faceatlas.catalog import Catalog
-from faceatlas.people.methods import DEFAULT_THRESHOLD, make_clusterer
+from faceatlas.graph import KnnGraph, cached_knn_graph
+from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, make_clusterer
+from faceatlas.people.threshold import auto_threshold
+
+AUTO = "auto"
 
 
 @dataclass(slots=True)
@@ -18,33 +22,97 @@ class ClusterSummary:
     people: int
     singletons: int
     method: str
-    threshold: float
+    threshold: float | None  # None: the method has no threshold (kmeans)
     seconds: float
+    auto: dict | None = field(default=None)  # how --threshold auto chose, when it did
+
+
+def cluster_vectors(
+    vectors: np.ndarray,
+    groups: np.ndarray | None = None,
+    *,
+    method: str = DEFAULT_METHOD,
+    threshold: float | str = AUTO,
+    seed: int = 0,
+    k: int = DEFAULT_K,
+    n_clusters: int | None = None,
+    graph: KnnGraph | None = None,
+    **options: Any,
+) -> tuple[np.ndarray, float | None, dict | None]:
+    """Cluster unit ``vectors``; returns (labels, threshold used, auto-threshold details).
+
+    ``groups`` are the faces' photo ids (cannot-link pairs). ``threshold="auto"`` chooses the
+    cut with :func:`faceatlas.people.threshold.auto_threshold`.
+    """
+    runs: dict[float, np.ndarray] = {}
+
+    def run(t: float) -> np.ndarray:
+        if t not in runs:
+            clusterer = make_clusterer(
+                method, threshold=t, seed=seed, k=k, n_clusters=n_clusters, **options
+            )
+            runs[t] = clusterer.fit(vectors, groups=groups, graph=graph).labels_
+        return runs[t]
+
+    if len(vectors) == 0:
+        make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)  # validates
+        return np.zeros(0, dtype=np.int64), None, None
+    if method == "kmeans":
+        return run(0.0), None, None
+    if threshold == AUTO:
+        choice = auto_threshold(vectors, groups, method, cluster=run, seed=seed)
+        return run(choice.threshold), choice.threshold, choice.as_dict()
+    if isinstance(threshold, str):
+        raise ValueError(f"threshold must be a number or 'auto', got {threshold!r}")
+    return run(float(threshold)), float(threshold), None
 
 
 def cluster_catalog(
     catalog: Catalog,
-    method: str = "chinese-whispers",
-    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    method: str = DEFAULT_METHOD,
+    threshold: float | str = AUTO,
     seed: int = 0,
+    k: int = DEFAULT_K,
+    n_clusters: int | None = None,
+    knn: str = "auto",
     **options: Any,
 ) -> ClusterSummary:
-    """Group every face in ``catalog`` into people and store the result (replacing the last)."""
+    """Group every face in ``catalog`` into people and store the result (replacing the last).
+
+    Graph methods reuse the kNN graph cached beside the catalog file (``<db>.knn-<k>.npz``)
+    while the faces are unchanged, so trying another method or threshold is cheap.
+    """
     started = time.monotonic()
-    clusterer = make_clusterer(method, threshold=threshold, seed=seed, **options)
+    clusterer = make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)
     matrix = catalog.face_matrix()
-    if len(matrix) == 0:
-        labels = np.zeros(0, dtype=np.int64)
-    else:
-        labels = clusterer.fit(matrix.vectors, groups=matrix.image_ids).labels_
-    params = {"threshold": threshold, "seed": seed, **options}
+    graph = None
+    if len(matrix) and getattr(clusterer, "uses_graph", False):
+        graph = cached_knn_graph(catalog.path, matrix.face_ids, matrix.vectors, k=k, method=knn)
+    labels, used, auto = cluster_vectors(
+        matrix.vectors,
+        matrix.image_ids,
+        method=method,
+        threshold=threshold,
+        seed=seed,
+        k=k,
+        n_clusters=n_clusters,
+        graph=graph,
+        **options,
+    )
+    params: dict[str, Any] = {"threshold": used, "seed": seed, "k": k, **options}
+    if n_clusters is not None:
+        params["n_clusters"] = n_clusters
+    if auto is not None:
+        params["auto"] = auto
     catalog.save_clustering(method, params, matrix.face_ids, labels)
     sizes = np.bincount(labels[labels >= 0]) if len(labels) else np.zeros(0, np.int64)
     return ClusterSummary(
         faces=len(matrix),
         people=int((sizes > 0).sum()),
-        singletons=int((sizes == 1).sum()),
+        singletons=int((sizes == 1).sum()) + int((labels < 0).sum()),
         method=method,
-        threshold=threshold,
+        threshold=used,
         seconds=time.monotonic() - started,
+        auto=auto,
     )

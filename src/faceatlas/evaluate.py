@@ -1,0 +1,125 @@
+"""Known identities for a catalog's faces, and scores of a clustering against them.
+
+Labels come from the photo folders (``folder``: the identity is the parent folder name, the LFW
+layout) or from a CSV file with columns ``path,identity`` (paths absolute or relative to the
+file). A label names the person a photo is *of*: when a photo has several faces, only the face
+whose box centre is nearest the image centre carries it; the others (background people) are left
+out of the scores.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceatlas.catalog import Catalog
+from faceatlas.metrics import ClusterScores, cluster_scores
+
+
+@dataclass(slots=True)
+class FaceLabels:
+    """One known identity per labelled face."""
+
+    face_ids: np.ndarray  # int64, sorted
+    identities: np.ndarray  # str, row by row
+
+    def __len__(self) -> int:
+        return len(self.face_ids)
+
+
+def _central_faces(catalog: Catalog) -> list[tuple[int, str]]:
+    """(face id, image path) of the face nearest the centre of each image, by face id."""
+    rows = catalog.conn.execute(
+        "SELECT f.id, i.path, i.width, i.height, f.left, f.top, f.right, f.bottom"
+        " FROM faces f JOIN images i ON i.id = f.image_id ORDER BY f.image_id, f.id"
+    )
+    best: dict[str, tuple[float, int]] = {}
+    for face_id, path, width, height, left, top, right, bottom in rows:
+        off = ((left + right) / 2 - width / 2) ** 2 + ((top + bottom) / 2 - height / 2) ** 2
+        if path not in best or off < best[path][0]:
+            best[path] = (off, face_id)
+    return sorted((face_id, path) for path, (_, face_id) in best.items())
+
+
+def folder_labels(catalog: Catalog) -> FaceLabels:
+    """Identity = name of the folder holding the photo, for each photo's central face."""
+    faces = _central_faces(catalog)
+    return FaceLabels(
+        np.array([f for f, _ in faces], dtype=np.int64),
+        np.array([Path(p).parent.name for _, p in faces], dtype=str),
+    )
+
+
+def file_labels(catalog: Catalog, path: str | Path) -> FaceLabels:
+    """Identities from a CSV file ``path,identity`` (a header row is allowed and skipped)."""
+    path = Path(path)
+    base = path.resolve().parent
+    by_path: dict[str, str] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for n, row in enumerate(csv.reader(fh), start=1):
+            if not row or row[0].startswith("#"):
+                continue
+            if len(row) < 2:
+                raise ValueError(f"{path}:{n}: expected 'path,identity', got {row!r}")
+            if n == 1 and row[0].strip().lower() == "path":
+                continue
+            photo = Path(row[0].strip())
+            photo = photo if photo.is_absolute() else base / photo
+            by_path[str(photo.resolve())] = row[1].strip()
+    if not by_path:
+        raise ValueError(f"{path}: no labels found")
+    faces = [
+        (f, by_path[str(Path(p).resolve())])
+        for f, p in _central_faces(catalog)
+        if str(Path(p).resolve()) in by_path
+    ]
+    return FaceLabels(
+        np.array([f for f, _ in faces], dtype=np.int64), np.array([i for _, i in faces], dtype=str)
+    )
+
+
+def load_labels(catalog: Catalog, spec: str | Path) -> FaceLabels:
+    """``folder`` or the path of a labels CSV file."""
+    labels = folder_labels(catalog) if str(spec) == "folder" else file_labels(catalog, spec)
+    if len(labels) == 0:
+        raise ValueError(f"no face of the catalog has a label from {spec}")
+    return labels
+
+
+def singletons_for_noise(labels: np.ndarray) -> np.ndarray:
+    """Give every face labelled -1 ("no person") a person of its own, for scoring."""
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    noise = labels < 0
+    labels[noise] = labels.max(initial=-1) + 1 + np.arange(int(noise.sum()))
+    return labels
+
+
+def score_labels(truth: FaceLabels, face_ids: np.ndarray, predicted: np.ndarray) -> ClusterScores:
+    """Scores of ``predicted`` (one label per entry of ``face_ids``) on the labelled faces."""
+    pos = np.searchsorted(face_ids, truth.face_ids)
+    pos = np.clip(pos, 0, len(face_ids) - 1)
+    found = face_ids[pos] == truth.face_ids
+    if not found.all():
+        raise ValueError(f"{int((~found).sum())} labelled faces have no predicted label")
+    return cluster_scores(truth.identities, singletons_for_noise(predicted)[pos])
+
+
+def stored_people(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    """(face ids, person id or -1) of the current clustering, by face id."""
+    rows = catalog.conn.execute(
+        "SELECT f.id, COALESCE(a.person_id, -1) FROM faces f"
+        " LEFT JOIN assignments a ON a.face_id = f.id ORDER BY f.id"
+    ).fetchall()
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    return arr[:, 0], arr[:, 1]
+
+
+def evaluate_catalog(catalog: Catalog, spec: str | Path) -> ClusterScores:
+    """Scores of the catalog's current people against the labels ``spec`` names."""
+    if catalog.clustering() is None:
+        raise ValueError("no people yet; run `faceatlas cluster` first")
+    face_ids, people = stored_people(catalog)
+    return score_labels(load_labels(catalog, spec), face_ids, people)

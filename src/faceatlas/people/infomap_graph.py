@@ -1,0 +1,83 @@
+"""Infomap (Rosvall & Bergstrom 2008) on the thresholded kNN graph.
+
+Infomap finds the partition that minimises the description length of a random walk on the
+graph: a walker stays long inside a tight group of faces. On face kNN graphs it is the
+strongest unsupervised method published (pairwise F 0.94 on MS-Celeb 584K). Uses the
+``infomap`` package (the authors' C++ code), two-level, undirected, weights = similarity.
+"""
+
+from __future__ import annotations
+
+import infomap
+import numpy as np
+
+from faceatlas.graph import KnnGraph
+from faceatlas.people.base import check_range, check_unit, dense_labels, graph_for
+
+
+class Infomap:
+    """Cluster unit embeddings with Infomap on their kNN graph.
+
+    Parameters
+    ----------
+    threshold : float
+        Only edges shorter than this (Euclidean distance of unit vectors) enter the graph.
+    k : int
+        Neighbours per face in the kNN graph.
+    trials : int
+        Infomap restarts; the best partition is kept.
+    seed : int
+        Infomap's random seed, for reproducible results.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster label of each face, 0..n_clusters-1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1, 0], [0.99, 0.14], [0, 1], [0.14, 0.99]], dtype=np.float32)
+    >>> X /= np.linalg.norm(X, axis=1, keepdims=True)
+    >>> Infomap(threshold=0.3, k=3).fit(X).labels_.tolist()
+    [0, 0, 1, 1]
+    """
+
+    uses_graph = True
+
+    def __init__(self, threshold: float = 0.4, k: int = 30, trials: int = 1, seed: int = 0):
+        self.threshold = threshold
+        self.k = k
+        self.trials = trials
+        self.seed = seed
+
+    def fit(
+        self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
+    ) -> Infomap:
+        """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
+        check_range("threshold", self.threshold, 0, 2, low_open=True)
+        check_range("trials", self.trials, 1, 1000)
+        check_range("k", self.k, 1, 10_000)
+        X = check_unit(X)
+        n = len(X)
+        graph = graph_for(X, graph, self.k)
+        src, dst, dist = graph.edges(self.threshold, groups)
+        im = infomap.Infomap(
+            two_level=True,
+            silent=True,
+            seed=self.seed + 1,  # infomap treats seed 0 as "unset"
+            num_trials=self.trials,
+            flow_model="undirected",
+        )
+        im.add_nodes(range(n))
+        weight = 1.0 - dist.astype(np.float64) / 2.0
+        im.add_links(zip(src.tolist(), dst.tolist(), weight.tolist(), strict=True))
+        im.run()
+        labels = np.arange(n, dtype=np.int64) + n  # isolated faces: their own person
+        modules = im.get_modules()  # node id -> module id (1-based)
+        if modules:
+            ids = np.fromiter(modules.keys(), dtype=np.int64, count=len(modules))
+            mods = np.fromiter(modules.values(), dtype=np.int64, count=len(modules))
+            labels[ids] = mods
+        self.labels_ = dense_labels(labels)
+        return self

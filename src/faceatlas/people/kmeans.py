@@ -1,0 +1,58 @@
+"""k-means (scikit-learn): when the number of people is known in advance.
+
+Needs ``n_clusters`` (``faceatlas cluster --method kmeans --k 42``); the threshold is not used.
+k-means assumes round clusters of similar size, which faces rarely form: it is here as a
+baseline. Above 20,000 faces scikit-learn's MiniBatchKMeans is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.cluster import MiniBatchKMeans
+
+from faceatlas.people.base import check_range, check_unit
+
+MINIBATCH_ABOVE = 20_000
+
+
+class KMeans:
+    """k-means of unit embeddings into ``n_clusters`` people.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of people.
+    seed : int
+        Seed of the initial centres.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster label of each face, 0..n_clusters-1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1, 0], [0.99, 0.14], [0, 1], [0.14, 0.99]], dtype=np.float32)
+    >>> X /= np.linalg.norm(X, axis=1, keepdims=True)
+    >>> KMeans(n_clusters=2).fit(X).labels_.tolist() in ([0, 0, 1, 1], [1, 1, 0, 0])
+    True
+    """
+
+    uses_graph = False
+
+    def __init__(self, n_clusters: int | None = None, seed: int = 0) -> None:
+        self.n_clusters = n_clusters
+        self.seed = seed
+
+    def fit(self, X: np.ndarray, groups: np.ndarray | None = None, graph: object = None) -> KMeans:
+        """Cluster rows of ``X`` (``groups`` and ``graph`` are not used)."""
+        if self.n_clusters is None:
+            raise ValueError("kmeans needs the number of people: pass --k N")
+        X = check_unit(X)
+        check_range("n_clusters", self.n_clusters, 1, max(1, len(X)))
+        cls = MiniBatchKMeans if len(X) > MINIBATCH_ABOVE else SkKMeans
+        model = cls(n_clusters=self.n_clusters, n_init=1, random_state=self.seed)
+        self.labels_ = model.fit(X).labels_.astype(np.int64)
+        return self
