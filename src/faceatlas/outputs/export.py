@@ -1,8 +1,10 @@
 """Write one folder per person, an ``unknown`` folder and ``manifest.csv``.
 
-Originals are never touched: folders hold symlinks (default), hard links or copies. Export is
+Originals are never touched: folders hold symlinks (default), hard links or copies. Images that
+live inside a container (a TSV row, an archive member) are written out as files. Export is
 idempotent: the files a previous export listed in its manifest are removed first, and nothing
-else in OUT is ever deleted.
+else in OUT is ever deleted. After ``cluster --per-segment`` the folders are
+``OUT/<segment>/<person>/`` (and ``OUT/<segment>/unknown/``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import ExportRow
+from faceatlas.sources import IMAGE_SUFFIXES, read_source
 
 MANIFEST = "manifest.csv"
 UNKNOWN = "unknown"
+NO_SEGMENT = "no_segment"
 MODES = ("symlink", "hardlink", "copy")
 COLUMNS = ["image", "face_id", "box", "person", "file"]
 
@@ -48,13 +52,25 @@ def export_people(
         row.face_id: row.person if row.person and row.person_size >= min_faces else UNKNOWN
         for row in rows
     }
-    file_of = _file_names(rows, folder_of)
+    origin = catalog.image_sources(row.image_path for row in rows)  # path -> (segment, source)
+    clustering = catalog.clustering()
+    if clustering and clustering["params"].get("per_segment"):
+        for row in rows:
+            segment = _safe_name(origin[row.image_path][0] or NO_SEGMENT)
+            folder_of[row.face_id] = f"{segment}/{folder_of[row.face_id]}"
+    sources = {path: source for path, (_, source) in origin.items() if source is not None}
+    file_of = _file_names(rows, folder_of, sources)
     written: set[str] = set()
     manifest_rows = []
     for row in rows:
         relative = file_of[row.face_id]
         if relative not in written:
-            _place(Path(row.image_path), out / relative, mode)
+            if row.image_path in sources:
+                target = out / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(read_source(row.image_path, sources[row.image_path]))
+            else:
+                _place(Path(row.image_path), out / relative, mode)
             written.add(relative)
         manifest_rows.append(
             [
@@ -66,15 +82,18 @@ def export_people(
             ]
         )
     _write_manifest(out / MANIFEST, manifest_rows)
-    people = {f for f in folder_of.values() if f != UNKNOWN}
-    unknown = sum(1 for f in folder_of.values() if f == UNKNOWN)
+    people = {f for f in folder_of.values() if f.rsplit("/", 1)[-1] != UNKNOWN}
+    unknown = sum(1 for f in folder_of.values() if f.rsplit("/", 1)[-1] == UNKNOWN)
     return ExportSummary(
         people=len(people), faces=len(rows), unknown_faces=unknown, files=len(written)
     )
 
 
-def _file_names(rows: list[ExportRow], folder_of: dict[int, str]) -> dict[int, str]:
+def _file_names(
+    rows: list[ExportRow], folder_of: dict[int, str], sources: dict[str, str] | None = None
+) -> dict[int, str]:
     """Relative output path per face: the original name, made unique within its folder."""
+    sources = sources or {}
     images_in = defaultdict(set)
     for row in rows:
         images_in[folder_of[row.face_id]].add(row.image_path)
@@ -82,7 +101,12 @@ def _file_names(rows: list[ExportRow], folder_of: dict[int, str]) -> dict[int, s
     for folder, paths in images_in.items():
         by_name = defaultdict(list)
         for path in paths:
-            by_name[os.path.basename(path)].append(path)
+            name = os.path.basename(path)
+            if path in sources:  # a container key such as /data/a.tsv#17: a file name for it
+                name = _safe_name(name.replace("#", "_"))
+                if os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                    name += _suffix(read_source(path, sources[path])[:16])
+            by_name[name].append(path)
         for name, same in by_name.items():
             for path in same:
                 if len(same) > 1:
@@ -93,6 +117,29 @@ def _file_names(rows: list[ExportRow], folder_of: dict[int, str]) -> dict[int, s
                     name_here = name
                 names[(folder, path)] = f"{folder}/{name_here}"
     return {row.face_id: names[(folder_of[row.face_id], row.image_path)] for row in rows}
+
+
+def _safe_name(name: str) -> str:
+    """A single, harmless path component (no separators, never . or ..)."""
+    name = name.replace("/", "_").replace("\\", "_").replace("\0", "_").strip()
+    return name if name not in ("", ".", "..") else f"_{name}_"
+
+
+def _suffix(head: bytes) -> str:
+    """File suffix for encoded image bytes, from their signature."""
+    for magic, suffix in (
+        (b"\xff\xd8\xff", ".jpg"),
+        (b"\x89PNG", ".png"),
+        (b"GIF8", ".gif"),
+        (b"BM", ".bmp"),
+        (b"II*\x00", ".tif"),
+        (b"MM\x00*", ".tif"),
+    ):
+        if head.startswith(magic):
+            return suffix
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return ".img"
 
 
 def _place(source: Path, target: Path, mode: str) -> None:
