@@ -23,8 +23,9 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{font-size:22px} h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%} td,th{padding:6px 8px;border-bottom:1px solid #eee;
 vertical-align:top;text-align:left} th{background:#f6f6f6}
-figure{display:inline-block;margin:0 8px 0 0;text-align:center;font-size:12px;max-width:130px;
-word-break:break-all} figure img{width:112px;height:112px;border-radius:4px;display:block}
+figure{display:inline-block;margin:0 8px 0 0;text-align:center;font-size:12px;width:120px;
+vertical-align:top;white-space:normal;overflow-wrap:anywhere} td.faces{white-space:nowrap}
+figure img{width:112px;height:112px;border-radius:4px;display:block}
 .missing{width:112px;height:112px;background:#eee;display:flex;align-items:center;
 justify-content:center;color:#888} .score{font-weight:600} .action{color:#a40}
 .meta{color:#666} code{font-size:12px}
@@ -81,7 +82,7 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
     for m in result.mislabeled[:top]:
         parts.append(
             f"<tr><td>{name(m.item)}<br><span class='meta'>folder "
-            f"{html.escape(ds.folders[m.item])}</span></td><td>"
+            f"{html.escape(ds.folders[m.item])}</span></td><td class='faces'>"
             + crop(m.item, "this image")
             + crop(m.match, f"{m.suggested} {m.best_similarity:.3f}")
             + crop(m.own_match, f"{ds.folders[m.item]} {m.own_similarity:.3f}")
@@ -100,7 +101,7 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
         nearest = crop(o.nearest, f"nearest {o.nearest_similarity:.3f}") if o.nearest >= 0 else ""
         parts.append(
             f"<tr><td>{name(o.item)}<br><span class='meta'>cluster {o.cluster_size} of "
-            f"{o.folder_faces} faces, largest {o.largest_cluster}</span></td><td>"
+            f"{o.folder_faces} faces, largest {o.largest_cluster}</span></td><td class='faces'>"
             + crop(o.item, "this image")
             + nearest
             + f"</td><td class='score'>{o.score:.3f}</td>"
@@ -116,7 +117,7 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
     for d in result.duplicates[:top]:
         action = duplicate_action(d.kind, ds.folders[d.a] == ds.folders[d.b])
         parts.append(
-            f"<tr><td>{name(d.a)}<br>{name(d.b)}</td><td>"
+            f"<tr><td>{name(d.a)}<br>{name(d.b)}</td><td class='faces'>"
             + crop(d.a, ds.folders[d.a])
             + crop(d.b, ds.folders[d.b])
             + f"</td><td>{d.kind.replace('_', ' ')} {d.similarity:.3f}</td>"
@@ -132,7 +133,7 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
     )
     for p in result.suspect_pairs[:top]:
         parts.append(
-            f"<tr><td>{name(p.a)}<br>{name(p.b)}</td><td>"
+            f"<tr><td>{name(p.a)}<br>{name(p.b)}</td><td class='faces'>"
             + crop(p.a, ds.folders[p.a])
             + crop(p.b, ds.folders[p.b])
             + f"</td><td class='score'>{p.similarity:.3f}<br><span class='meta'>distance "
@@ -145,7 +146,8 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
     parts.append("<table><tr><th>image</th><th>labeled face chosen</th><th>why</th></tr>")
     for mf in result.many_faces[:top]:
         parts.append(
-            f"<tr><td>{name(mf.item)}<br><span class='meta'>{mf.faces} faces</span></td><td>"
+            f"<tr><td>{name(mf.item)}<br><span class='meta'>{mf.faces} faces</span></td>"
+            "<td class='faces'>"
             + crop(mf.item, "chosen")
             + f"</td><td>{html.escape(mf.rule)}</td></tr>"
         )
