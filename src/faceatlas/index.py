@@ -208,7 +208,7 @@ def _pending_stream(
 
 def _engine(items: Iterable[ImageFile], config: IndexConfig, workers: int) -> Iterator[ImageResult]:
     if config.engine == "ray":
-        from faceatlas.engines.ray import run_ray
+        from faceatlas.engines.ray import MIN_WAVE, run_ray
 
         return run_ray(
             items,
@@ -216,7 +216,7 @@ def _engine(items: Iterable[ImageFile], config: IndexConfig, workers: int) -> It
             workers=config.workers,
             max_pixels=config.max_pixels,
             address=config.ray_address,
-            wave=config.chunk_size,
+            wave=max(config.chunk_size, MIN_WAVE),
         )
     return run_local(items, config.model, workers, config.max_pixels)
 
