@@ -20,17 +20,20 @@ import csv
 import json
 import os
 import random
+import resource
 import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from common import DEFAULT_LFW_CATALOG, LFW, REPO, require
 
 from faceatlas.catalog import Catalog
-from faceatlas.outputs.audit import index_dataset, run_audit, scan_dataset, write_audit
-from faceatlas.outputs.audit.dataset import file_digests, load_faces
+from faceatlas.catalog.store import FaceRow
+from faceatlas.outputs.audit import Dataset, index_dataset, run_audit, scan_dataset, write_audit
+from faceatlas.outputs.audit.dataset import DatasetFaces, file_digests, load_faces
 
 
 def copy_catalog(source: Path, target: Path) -> Path:
@@ -135,6 +138,49 @@ def score(csv_path: Path, moved: set[str], majority_only: bool = False) -> dict:
     }
 
 
+def scale_run(n: int, seed: int = 0) -> dict:
+    """The analysis alone on ``n`` synthetic identities-like unit vectors (5 per folder, 1 %
+    moved): time of each step and peak memory, to show the cost grows without an N x N matrix."""
+    rng = np.random.default_rng(seed)
+    dim, per = 128, 5
+    folders = n // per
+    mean = rng.normal(size=dim)
+    mean /= np.linalg.norm(mean)
+    centres = mean + 0.45 * rng.normal(size=(folders, dim)).astype(np.float32) / np.sqrt(dim)
+    label = np.repeat(np.arange(folders), per)
+    X = centres[label] + 0.22 * rng.normal(size=(len(label), dim)).astype(np.float32) / np.sqrt(dim)
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    observed = label.copy()
+    moved = rng.choice(len(label), size=len(label) // 100, replace=False)
+    observed[moved] = (label[moved] + 1 + rng.integers(0, folders - 1, len(moved))) % folders
+    names = [f"id{f:07d}" for f in observed]
+    paths = [f"/synthetic/{name}/{i}.jpg" for i, name in enumerate(names)]
+    dataset = Dataset(root=Path("/synthetic"), paths=paths, real_paths=paths, folders=names)
+    rows = [
+        FaceRow(i, i, p, (0, 0, 1, 1), np.zeros((5, 2), np.float32), 1.0, None, None)
+        for i, p in enumerate(paths)
+    ]
+    faces = DatasetFaces(rows, X, [[i] for i in range(len(X))], ["ok"] * len(X), [""] * len(X))
+    digests = [f"{i:040x}" for i in range(len(X))]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    result = run_audit(dataset, faces, digests)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    found = {m.item for m in result.mislabeled}
+    return {
+        "n": len(X),
+        "seconds_total": round(seconds, 2),
+        "seconds": result.summary()["seconds"],
+        "peak_rss_mb": round(peak / 1024),
+        "rss_growth_mb": round((peak - before) / 1024),
+        "n_by_n_float32_would_be_mb": round(len(X) ** 2 * 4 / 2**20),
+        "suspect_pairs": len(result.suspect_pairs),
+        "mislabeled_precision": round(len(found & set(moved.tolist())) / max(1, len(found)), 4),
+        "mislabeled_recall": round(len(found & set(moved.tolist())) / len(moved), 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--catalog", type=Path, default=DEFAULT_LFW_CATALOG)
@@ -147,7 +193,16 @@ def main() -> None:
         help="use only the images the catalog already has (while it is still being built)",
     )
     parser.add_argument("--skip-full", action="store_true", help="skip the audit of LFW itself")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        help="instead: time the analysis on this many synthetic embeddings (memory check)",
+    )
     args = parser.parse_args()
+    if args.scale:
+        print(json.dumps({"scale": scale_run(args.scale, args.seed)}, indent=2))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(copy_catalog(require(args.catalog), args.out / "lfw-copy.db"))
     report: dict = {"catalog_images": catalog.stats()["images"]}
