@@ -20,7 +20,8 @@ import dlib
 import numpy as np
 import onnx
 
-from faceatlas.faces.dlib_onnx import DAT_NAME, OnnxEmbedder, dlib_model_file, onnx_model_path
+from faceatlas.faces.dlib_onnx import OnnxEmbedder, onnx_model_path
+from faceatlas.faces.weights import LANDMARKS_5, RESNET, weight_file
 
 BATCH_SIZES = (1, 8, 32, 128)
 THREADS = (1, 2)
@@ -30,7 +31,7 @@ FLOP_RATE_PER_CORE = 100e9  # rough AVX2 FMA single-core rate, for the floor onl
 def load_chips(lfw: Path, n_faces: int) -> tuple[np.ndarray, int]:
     """Chips of the first ``n_faces`` people (in name order) with a detected face."""
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(dlib_model_file("shape_predictor_5_face_landmarks.dat")))
+    predictor = dlib.shape_predictor(str(weight_file(LANDMARKS_5)))
     chips = []
     scanned = 0
     for person in sorted(p for p in lfw.iterdir() if p.is_dir()):
@@ -84,7 +85,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     print(f"faces: {len(chips)} (first image of {scanned} people), detected in {seconds:.1f} s")
 
-    facerec = dlib.face_recognition_model_v1(str(dlib_model_file(DAT_NAME)))
+    facerec = dlib.face_recognition_model_v1(str(weight_file(RESNET)))
     model_path = onnx_model_path()
     start = time.perf_counter()
     reference = np.array(facerec.compute_face_descriptor(list(chips)), dtype=np.float64)

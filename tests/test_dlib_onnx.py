@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from faceatlas.faces import dlib_onnx
-from faceatlas.faces.dlib_onnx import DAT_NAME, OnnxEmbedder, dlib_model_file, onnx_model_path
+from faceatlas.faces.dlib_onnx import OnnxEmbedder, onnx_model_path
+from faceatlas.faces.weights import LANDMARKS_5, RESNET, weight_file
 
 dlib = pytest.importorskip("dlib")
 
@@ -23,7 +24,7 @@ def chips() -> np.ndarray:
     if not LFW.is_dir():
         pytest.skip(f"LFW images not found at {LFW}")
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(dlib_model_file("shape_predictor_5_face_landmarks.dat")))
+    predictor = dlib.shape_predictor(str(weight_file(LANDMARKS_5)))
     found = []
     for person in PEOPLE:
         images = sorted((LFW / person).glob("*.jpg"))
@@ -45,7 +46,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_matches_dlib(chips: np.ndarray, model_path: Path) -> None:
-    facerec = dlib.face_recognition_model_v1(str(dlib_model_file(DAT_NAME)))
+    facerec = dlib.face_recognition_model_v1(str(weight_file(RESNET)))
     expected = np.array([facerec.compute_face_descriptor(chip) for chip in chips])
 
     got = OnnxEmbedder(model_path, threads=1, batch_size=2).embed(chips)
@@ -74,13 +75,13 @@ def test_cache_file_is_reused(model_path: Path) -> None:
 
 def test_cache_is_keyed_by_content_not_path(model_path: Path, tmp_path: Path) -> None:
     copy = tmp_path / "renamed.dat"
-    copy.write_bytes(dlib_model_file(DAT_NAME).read_bytes())
+    copy.write_bytes(weight_file(RESNET).read_bytes())
     assert onnx_model_path(copy, cache_dir=model_path.parent) == model_path
 
 
 def test_truncated_dat_raises_and_caches_nothing(tmp_path: Path) -> None:
     broken = tmp_path / "broken.dat"
-    broken.write_bytes(dlib_model_file(DAT_NAME).read_bytes()[:5000])
+    broken.write_bytes(weight_file(RESNET).read_bytes()[:5000])
     with pytest.raises(ValueError, match="unexpected end"):
         onnx_model_path(broken, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())

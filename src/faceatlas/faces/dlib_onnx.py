@@ -22,7 +22,6 @@ normalised; dlib's distance threshold of 0.6 applies to them).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import math
 import os
@@ -33,6 +32,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from faceatlas.faces import weights
+
 if TYPE_CHECKING:
     import onnx
     import onnxruntime
@@ -41,33 +42,11 @@ log = logging.getLogger(__name__)
 
 CHIP_SIZE = 150
 EMBEDDING_DIM = 128
-DAT_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 PROVIDER_PREFERENCE = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 # Bump when the conversion changes, so stale cached .onnx files are not reused.
 _CONVERTER_VERSION = 2
 _OPSET = 17
-
-
-def dlib_model_file(name: str) -> Path:
-    """Path of a file in the ``face_recognition_models`` package's ``models`` folder.
-
-    The package is located without importing it (its ``__init__`` needs
-    ``pkg_resources``).
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "package face_recognition_models is not installed; it provides dlib's model files"
-        )
-    for location in spec.submodule_search_locations:
-        path = Path(location) / "models" / name
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"{name} not found in face_recognition_models")
-
-
-# --------------------------------------------------------------------------- reading
 
 
 class _Reader:
@@ -455,7 +434,7 @@ def onnx_model_path(dat_path: Path | None = None, cache_dir: Path | None = None)
     the .dat file's sha256, is written atomically, and never needs the network.
     """
     if dat_path is None:
-        dat_path = dlib_model_file(DAT_NAME)
+        dat_path = weights.weight_file(weights.RESNET)
     if cache_dir is None:
         import platformdirs
 
@@ -500,6 +479,9 @@ class OnnxEmbedder:
     batch_size : int
         Chips per ``session.run`` call.
     """
+
+    name = "dlib-resnet-v1"  # the same model and vectors as DlibEmbedder: catalogs mix freely
+    dim = EMBEDDING_DIM
 
     def __init__(
         self,

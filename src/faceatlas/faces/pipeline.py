@@ -11,10 +11,11 @@ from faceatlas.faces import weights
 from faceatlas.faces.align import face_chips
 from faceatlas.faces.dlib_detect import DEFAULT_MAX_DETECT_PIXELS, DETECTOR_WINDOW, DlibDetector
 from faceatlas.faces.dlib_embed import DlibEmbedder
+from faceatlas.faces.dlib_onnx import OnnxEmbedder, onnx_model_path
 from faceatlas.faces.model import Detector, Embedder
 from faceatlas.faces.record import Face, normalise
 
-EMBEDDERS = ("dlib",)
+EMBEDDERS = ("onnx", "dlib")  # the same dlib ResNet; onnx is ~20x faster, identical to 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +25,10 @@ class ModelConfig:
     detector: str = "hog"
     min_face: int = 40
     max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS
-    embedder: str = "dlib"
+    embedder: str = "onnx"
     jitter: int = 0
     models_dir: Path | None = None
+    threads: int = 1  # inference threads per worker process
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTOR_WINDOW:
@@ -39,6 +41,10 @@ class ModelConfig:
             raise ValueError(f"min_face must be at least 8 pixels, got {self.min_face}")
         if self.jitter < 0:
             raise ValueError(f"jitter must be >= 0, got {self.jitter}")
+        if self.jitter and self.embedder != "dlib":
+            raise ValueError("jitter is only available with the dlib embedder for now")
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
 
     def check_files(self) -> None:
         """Raise ``ModelFilesMissing`` now, in the caller, rather than inside a worker."""
@@ -51,7 +57,11 @@ class ModelConfig:
         detector = DlibDetector(
             self.detector, self.min_face, self.max_detect_pixels, self.models_dir
         )
-        embedder = DlibEmbedder(self.models_dir, self.jitter)
+        if self.embedder == "onnx":
+            path = onnx_model_path(weights.weight_file(weights.RESNET, self.models_dir))
+            embedder: Embedder = OnnxEmbedder(path, threads=self.threads)
+        else:
+            embedder = DlibEmbedder(self.models_dir, self.jitter)
         return FacePipeline(detector, embedder)
 
 
