@@ -225,7 +225,7 @@ def run_audit(
     lap("cross_folder_pairs")
 
     mislabeled = _mislabeled(
-        X, items, row_folder, row_digest, stats, calibration.margin, config, dataset
+        X, items, row_folder, row_digest, stats, calibration, config, dataset
     )
     lap("mislabeled")
 
@@ -474,7 +474,7 @@ def _mislabeled(
     row_folder: np.ndarray,
     row_digest: np.ndarray,
     stats: FolderStats,
-    margin: float,
+    calibration: Calibration,
     config: AuditConfig,
     dataset: Dataset,
 ) -> list[Mislabeled]:
@@ -482,7 +482,11 @@ def _mislabeled(
 
     Images alone in their folder have no own evidence and are never called mislabeled (their
     look-alikes elsewhere are in the suspect pairs); the look-alike, sitting in a folder whose
-    other images disagree with it, is.
+    other images disagree with it, is. Likewise an image only speaks for its folder's identity
+    when it belongs to that folder's largest cluster (or the folder has no majority): a photo of
+    A misfiled among B's photos does not make A's own photos look mislabeled. In a folder with
+    no majority (say one photo of A and one intruder) the own evidence is weak, so there the
+    best other folder must also reach the dataset's same-person similarity.
     """
     if len(X) < 2:
         return []
@@ -490,10 +494,12 @@ def _mislabeled(
     nb, dist = graph.neighbors, graph.distances
     valid = nb >= 0
     safe = np.where(valid, nb, 0)
+    speaks_for_folder = stats.in_largest | stats.tie
     other = (
         valid
         & (row_folder[safe] != row_folder[:, None])
         & (row_digest[safe] != row_digest[:, None])
+        & speaks_for_folder[safe]
     )
     has_other = other.any(axis=1)
     first = other.argmax(axis=1)
@@ -505,7 +511,9 @@ def _mislabeled(
     found = []
     for r in np.flatnonzero(has_other & np.isfinite(stats.own_max)):
         score = best_sim[r] - float(stats.own_max[r])
-        if score <= margin:
+        if score <= calibration.margin:
+            continue
+        if stats.tie[r] and best_sim[r] < calibration.same_similarity:
             continue
         vote_folders = row_folder[safe[r, :VOTERS][voters[r]]]
         suggested = row_folder[best_row[r]]
