@@ -8,7 +8,6 @@ import click
 
 from faceatlas.cli import main
 from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog
-from faceatlas.evaluate import evaluate_catalog
 
 
 @main.command(name="eval")
@@ -37,6 +36,8 @@ def evaluate(db_path: Path, spec: str, as_json: bool) -> None:
     """
     if spec != "folder" and not Path(spec).is_file():
         raise click.BadParameter(f"{spec!r} is neither 'folder' nor a file", param_hint="--labels")
+    from faceatlas.evaluate import evaluate_catalog  # lazy: scikit-learn is slow to import
+
     with open_catalog(db_path, must_exist=True) as catalog:
         scores = evaluate_catalog(catalog, spec)
     if as_json:

@@ -9,7 +9,6 @@ memory O(N k).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
 
 from faceatlas.graph import KnnGraph
 from faceatlas.people.base import check_range, check_unit, graph_for, sparse_distances
@@ -69,6 +68,8 @@ class Agglomerative:
             graph = graph_for(X, graph, self.k)
             src, dst, dist = graph.edges()
             connectivity = sparse_distances(n, src, dst, dist)
+        from sklearn.cluster import AgglomerativeClustering  # lazy: keeps the CLI quick
+
         model = AgglomerativeClustering(
             n_clusters=None,
             distance_threshold=self.threshold,

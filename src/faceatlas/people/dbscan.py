@@ -9,7 +9,6 @@ DBSCAN equals single linkage cut at ``eps``; larger values leave sparse faces as
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import DBSCAN as SkDBSCAN
 
 from faceatlas.graph import KnnGraph
 from faceatlas.people.base import check_range, check_unit, graph_for, sparse_distances
@@ -59,6 +58,8 @@ class Dbscan:
         graph = graph_for(X, graph, self.k)
         src, dst, dist = graph.edges(self.threshold, groups)
         matrix = sparse_distances(len(X), src, dst, dist)
+        from sklearn.cluster import DBSCAN as SkDBSCAN  # lazy: keeps the CLI quick to start
+
         model = SkDBSCAN(eps=self.threshold, min_samples=self.min_samples, metric="precomputed")
         self.labels_ = model.fit(matrix).labels_.astype(np.int64)
         return self

@@ -13,7 +13,6 @@ and a sparse matrix with unconnected faces is refused, hence the pieces.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import HDBSCAN as SkHDBSCAN
 
 from faceatlas.graph import KnnGraph
 from faceatlas.people.base import (
@@ -68,6 +67,8 @@ class Hdbscan:
         if n < self.min_cluster_size:
             self.labels_ = np.full(n, -1, dtype=np.int64)
             return self
+        from sklearn.cluster import HDBSCAN as SkHDBSCAN  # lazy: keeps the CLI quick to start
+
         graph = graph_for(X, graph, self.k)
         src, dst, dist = graph.edges(self.threshold, groups)
         pieces = components(n, src, dst)

@@ -8,7 +8,6 @@ strongest unsupervised method published (pairwise F 0.94 on MS-Celeb 584K). Uses
 
 from __future__ import annotations
 
-import infomap
 import numpy as np
 
 from faceatlas.graph import KnnGraph
@@ -62,6 +61,8 @@ class Infomap:
         n = len(X)
         graph = graph_for(X, graph, self.k)
         src, dst, dist = graph.edges(self.threshold, groups)
+        import infomap  # lazy: keeps the CLI quick to start
+
         im = infomap.Infomap(
             two_level=True,
             silent=True,

@@ -8,8 +8,6 @@ baseline. Above 20,000 faces scikit-learn's MiniBatchKMeans is used.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans as SkKMeans
-from sklearn.cluster import MiniBatchKMeans
 
 from faceatlas.people.base import check_range, check_unit
 
@@ -52,6 +50,9 @@ class KMeans:
             raise ValueError("kmeans needs the number of people: pass --k N")
         X = check_unit(X)
         check_range("n_clusters", self.n_clusters, 1, max(1, len(X)))
+        from sklearn.cluster import KMeans as SkKMeans  # lazy: keeps the CLI quick to start
+        from sklearn.cluster import MiniBatchKMeans
+
         cls = MiniBatchKMeans if len(X) > MINIBATCH_ABOVE else SkKMeans
         model = cls(n_clusters=self.n_clusters, n_init=1, random_state=self.seed)
         self.labels_ = model.fit(X).labels_.astype(np.int64)
