@@ -137,12 +137,12 @@ def index_files(db_path: str | Path) -> tuple[Path, Path]:
 def catalog_model(catalog: Catalog, model: str | None = None) -> str:
     """The embedding model to search: ``model`` if given and present, else the only one."""
     models = catalog.models()
+    if not models:
+        raise SearchError("the catalog has no faces yet; run `faceatlas index` first")
     if model is not None:
         if model not in models:
             raise SearchError(f"no faces of model {model!r} in the catalog (has {models})")
         return model
-    if not models:
-        raise SearchError("the catalog has no faces yet; run `faceatlas index` first")
     if len(models) > 1:
         raise SearchError(f"the catalog holds several embedding models {models}; pick one")
     return models[0]
@@ -273,13 +273,13 @@ class FaceIndex:
             cand = cand[cand >= 0]
             if exclude is not None and exclude[i] is not None:
                 cand = cand[self.matrix.face_ids[cand] != exclude[i]]
-            sims = self.vectors[cand] @ query
-            order = np.argsort(-sims, kind="stable")[:k]
-            dist = np.sqrt(np.clip(2.0 - 2.0 * sims[order].astype(np.float64), 0.0, 4.0))
+            # exact Euclidean distances in float64 (2 - 2 cos loses precision near 0)
+            dist = np.linalg.norm(self.vectors[cand] - query.astype(np.float64), axis=1)
+            order = np.argsort(dist, kind="stable")[:k]
             results.append(
                 [
                     Hit(int(self.matrix.face_ids[r]), float(d))
-                    for r, d in zip(cand[order], dist, strict=True)
+                    for r, d in zip(cand[order], dist[order], strict=True)
                 ]
             )
         return results

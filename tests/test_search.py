@@ -1,0 +1,211 @@
+"""Look-alike search: the persisted faiss index, exact re-ranking, and `faceatlas search`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from faceatlas.catalog import Catalog
+from faceatlas.cli import main
+from faceatlas.faces.record import Face, ImageResult, normalise
+from faceatlas.outputs.search import FaceIndex, IndexParams, SearchError, index_files
+from tests.conftest import data, faceatlas, lfw_people, link_tree
+
+HNSW = IndexParams(flat_below=0)  # force the graph index even on a small catalog
+
+
+def search_catalog(people_run: Path, base: Path) -> Path:
+    """people-fr + people-deepface + 18 LFW photos (no Obama among them), clustered; built once
+    per session and shared by the search and web tests (read-only)."""
+    root = base / "search_catalog"
+    db = root / "search.db"
+    if (root / "ready").exists():
+        return db
+    root.mkdir(exist_ok=True)
+    shutil.copy(people_run / "faceatlas.db", db)
+    photos = link_tree(lfw_people(min_images=4, max_people=6, per_person=3), root / "lfw")
+    faceatlas("index", photos, "--db", db, "--quiet", "--workers", "2")
+    faceatlas("cluster", "--db", db)
+    (root / "ready").touch()
+    return db
+
+
+@pytest.fixture(scope="session")
+def search_db(people_run, tmp_path_factory) -> Path:
+    return search_catalog(people_run, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def private_db(search_db, tmp_path) -> Path:
+    copy = tmp_path / "search.db"
+    shutil.copy(search_db, copy)
+    return copy
+
+
+def exact_neighbours(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int):
+    dist = np.linalg.norm(vectors.astype(np.float64) - query, axis=1)
+    order = np.argsort(dist, kind="stable")[:k]
+    return ids[order], dist[order]
+
+
+def synthetic_catalog(path: Path, people: int, per_person: int, seed: int = 0) -> None:
+    """A catalog of clustered unit vectors (identity centre + noise), one face per image."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, 128))
+    vectors = np.repeat(centres, per_person, axis=0) + 0.6 * rng.normal(
+        size=(people * per_person, 128)
+    )
+    unit, _ = normalise(vectors)
+    results = [
+        ImageResult(
+            path=f"/synthetic/{i}.jpg", size=1, mtime_ns=1, status="ok", model="synthetic",
+            faces=[Face((0, 0, 10, 10), np.zeros((5, 2), np.float32), 1.0, unit[i])],
+        )
+        for i in range(len(unit))
+    ]
+    with Catalog(path) as catalog:
+        catalog.add_results(results)
+
+
+def test_hnsw_with_exact_rerank_matches_exact_search(tmp_path):
+    db = tmp_path / "synthetic.db"
+    synthetic_catalog(db, people=400, per_person=8)
+    with Catalog(db) as catalog:
+        graph = FaceIndex.open(catalog, params=HNSW)
+        exact = FaceIndex.open(catalog)
+        matrix = catalog.face_matrix()
+    assert (graph.kind, graph.status, exact.kind) == ("hnsw", "built", "exact")
+    queries = matrix.vectors[::16]
+    found_graph = graph.search(queries, k=10)
+    found_exact = exact.search(queries, k=10)
+    recall, top1 = [], []
+    for query, g, e in zip(queries, found_graph, found_exact, strict=True):
+        ids, dist = exact_neighbours(matrix.vectors, matrix.face_ids, query, 10)
+        assert [h.face_id for h in e] == list(ids)
+        np.testing.assert_allclose([h.distance for h in e], dist, atol=1e-5)
+        np.testing.assert_allclose([h.distance for h in g], sorted(h.distance for h in g))
+        recall.append(len({h.face_id for h in g} & set(ids)) / 10)
+        top1.append(g[0].face_id == ids[0])
+        # re-ranked distances are the exact ones, not the 8-bit approximations
+        for hit in g:
+            row = int(np.searchsorted(matrix.face_ids, hit.face_id))
+            exact_d = np.linalg.norm(matrix.vectors[row].astype(np.float64) - query)
+            assert abs(hit.distance - exact_d) < 1e-5
+    assert np.mean(recall) >= 0.99
+    assert all(top1)
+
+
+def test_index_is_saved_reused_extended_and_rebuilt(private_db, tmp_path):
+    index_file, meta_file = index_files(private_db)
+    with Catalog(private_db) as catalog:
+        first = FaceIndex.open(catalog, params=HNSW)
+        n = len(first)
+        assert first.status == "built" and index_file.is_file() and meta_file.is_file()
+        assert json.loads(meta_file.read_text())["count"] == n
+        assert FaceIndex.open(catalog, params=HNSW).status == "loaded"
+        # search-time parameters do not invalidate the saved graph, build parameters do
+        assert FaceIndex.open(catalog, params=IndexParams(flat_below=0, ef_search=99)).status == (
+            "loaded"
+        )
+
+    more = link_tree(lfw_people(min_images=30, max_people=1, per_person=2), tmp_path / "more")
+    faceatlas("index", more, "--db", private_db, "--quiet", "--workers", "1")
+    with Catalog(private_db) as catalog:
+        extended = FaceIndex.open(catalog, params=HNSW)
+        exact = FaceIndex.open(catalog)
+        assert extended.status == "extended" and len(extended) > n
+        assert extended.graph.ntotal == len(extended)
+        newest = int(catalog.face_matrix().face_ids[-1])
+        # the new face is found through the extended graph, as by exact search
+        hit = extended.search(extended.vector(newest)[None], k=1)[0][0]
+        assert hit.face_id == newest and hit.distance < 1e-6
+        assert [h.face_id for h in extended.similar(newest, 5)] == [
+            h.face_id for h in exact.similar(newest, 5)
+        ]
+        assert FaceIndex.open(catalog, params=HNSW).status == "loaded"
+
+    with sqlite3.connect(private_db) as conn:  # an image leaves the catalog
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM images WHERE id = (SELECT MIN(image_id) FROM faces)")
+    with Catalog(private_db) as catalog:
+        assert FaceIndex.open(catalog, params=HNSW).status == "built"
+
+    with sqlite3.connect(private_db) as conn:  # same face ids, a different embedding
+        conn.execute(
+            "UPDATE faces SET embedding = (SELECT embedding FROM faces ORDER BY id LIMIT 1)"
+            " WHERE id = (SELECT MAX(id) FROM faces)"
+        )
+    with Catalog(private_db) as catalog:
+        assert FaceIndex.open(catalog, params=HNSW).status == "built"
+        assert FaceIndex.open(catalog, params=IndexParams(flat_below=0, m=16)).status == "built"
+
+
+def test_similar_leaves_the_face_out_and_checks_ids(search_db):
+    with Catalog(search_db) as catalog:
+        index = FaceIndex.open(catalog)
+        matrix = catalog.face_matrix()
+    face = int(matrix.face_ids[5])
+    hits = index.similar(face, k=4)
+    assert len(hits) == 4 and face not in [h.face_id for h in hits]
+    ids, dist = exact_neighbours(matrix.vectors, matrix.face_ids, matrix.vectors[5], 5)
+    assert [h.face_id for h in hits] == list(ids[1:])
+    np.testing.assert_allclose([h.distance for h in hits], dist[1:], atol=1e-5)
+    assert len(index.similar(face, k=10_000)) == len(matrix) - 1
+    with pytest.raises(SearchError, match="no face 987654"):
+        index.similar(987654)
+    with pytest.raises(ValueError, match="k must be"):
+        index.search(matrix.vectors[:1], k=0)
+
+
+def test_search_cli_finds_obama(search_db):
+    query = data("people-fr-queries", "obama1.jpg")
+    found = json.loads(faceatlas("search", query, "--db", search_db, "--json", "-k", "5").stdout)
+    assert len(found) == 1
+    (face,) = found
+    assert len(face["box"]) == 4 and face["box"][0] < face["box"][2]
+    matches = face["matches"]
+    assert len(matches) == 5
+    assert all(set(m) == {"path", "face_id", "distance", "person"} for m in matches)
+    assert "/people-fr/obama/" in matches[0]["path"]
+    assert matches[0]["distance"] < 0.4
+    assert [m["distance"] for m in matches] == sorted(m["distance"] for m in matches)
+    # both Obama photos of people-fr come first, grouped as one person
+    assert {Path(m["path"]).parent.name for m in matches[:2]} == {"obama"}
+    assert matches[0]["person"] == matches[1]["person"] is not None
+
+    face_id = matches[0]["face_id"]
+    lines = faceatlas("search", "--face-id", face_id, "--db", search_db).stdout.splitlines()
+    assert lines[0].startswith("face 1 at (") and lines[0].endswith(f"face {face_id}:")
+    assert len(lines) == 11  # the header and the default k = 10 matches
+    # the nearest other face to this Obama photo is the other Obama photo, never itself
+    assert "people-fr/obama/" in lines[1] and f"(face {matches[1]['face_id']})" in lines[1]
+    assert not any(line.endswith(f"(face {face_id})") for line in lines)
+
+
+def test_search_cli_errors(search_db, tmp_path):
+    """Clear messages and exit codes (in-process: the same click command, without the 5 s
+    start-up of a subprocess)."""
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    empty = tmp_path / "empty.db"
+    Catalog(empty).close()
+    cases = [
+        (["search", str(notes), "--db", str(search_db)], 1, "not an image"),
+        (["search", "--db", str(search_db)], 2, "give either PHOTO or --face-id"),
+        (["search", str(notes), "--face-id", "1", "--db", str(search_db)], 2, "give either"),
+        (["search", "--face-id", "987654", "--db", str(search_db)], 1, "no face 987654"),
+        (["search", "--face-id", "1", "--db", str(tmp_path / "none.db")], 1, "no catalog"),
+        (["search", "--face-id", "1", "--db", str(empty)], 1, "no faces yet"),
+        (["serve", "--db", str(tmp_path / "none.db")], 1, "no catalog"),
+    ]
+    runner = CliRunner()
+    for args, code, message in cases:
+        result = runner.invoke(main, args)
+        assert (result.exit_code, message in result.output) == (code, True), (args, result.output)
+    assert not (tmp_path / "none.db").exists()
