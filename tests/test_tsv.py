@@ -1,0 +1,198 @@
+"""TSV rows of base64 images through the real CLI: bad rows, --dry-run, --range, kill -9 and
+resume, per-segment clustering and export."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from faceatlas.catalog import Catalog
+from faceatlas.people.cluster import cluster_catalog
+from faceatlas.sources import TsvSpec, dry_run_tsv, parse_range
+from tests.conftest import faceatlas, lfw_people
+
+BAD_ROWS = {  # row -> words its recorded reason must contain
+    12: "not base64",
+    13: "not an image",
+    14: "empty image field",
+    15: "wrong column count: 2 instead of 3",
+    16: "empty row",
+}
+
+
+def b64(path: Path) -> bytes:
+    return base64.b64encode(path.read_bytes())
+
+
+def write_tsv(path: Path, rows: list[bytes], header: bytes | None = None) -> Path:
+    with path.open("wb") as handle:
+        if header is not None:
+            handle.write(header + b"\n")
+        for row in rows:
+            handle.write(row + b"\n")
+    return path
+
+
+def _rows(db: Path, sql: str, *args) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+@pytest.fixture(scope="module")
+def bulk(tmp_path_factory) -> dict:
+    """A TSV (header id, segment, image) of 12 LFW images of two people, each person in two
+    segments, then one bad row of each kind; indexed once."""
+    root = tmp_path_factory.mktemp("bulk")
+    images = lfw_people(min_images=6, max_people=2, per_person=6)
+    rows, truth = [], {}
+    for i, path in enumerate(images):
+        segment = "segA" if i % 6 < 3 else "segB"
+        rows.append(f"img{i:03d}\t{segment}\t".encode() + b64(path))
+        truth[f"img{i:03d}"] = (path.parent.name, segment)
+    rows += [
+        b"img012\tsegA\t@@@ not base64 @@@",
+        b"img013\tsegB\t" + base64.b64encode(b"plain text, not a picture"),
+        b"img014\tsegB\t",
+        b"img015\tsegB",
+        b"",
+    ]
+    tsv = write_tsv(root / "part-0001.tsv", rows, header=b"id\tsegment\timage")
+    db = root / "bulk.db"
+    args = ["--tsv", tsv, "--header", "--image-column", "image", "--segment-column", "segment"]
+    result = faceatlas("index", *args, "--key-column", "id", "--db", db, "--workers", "2", "-q",
+                       "--largest-face-only")
+    return {"tsv": tsv, "db": db, "args": args, "truth": truth, "stdout": result.stdout}
+
+
+def test_bad_rows_are_recorded_with_row_and_reason_and_nothing_crashes(bulk):
+    assert "indexed 17 new images" in bulk["stdout"]
+    assert "12 faces" in bulk["stdout"] and "5 errors" in bulk["stdout"]
+    with Catalog(bulk["db"]) as catalog:
+        stats, errors = catalog.stats(), dict(catalog.errors())
+    assert stats["images"] == 17 and stats["faces"] == 12 and stats["errors"] == 5
+    # --largest-face-only: one face stored per image, the image keeps the count of all found
+    counts = [c for (c,) in _rows(bulk["db"], "SELECT face_count FROM images WHERE status='ok'")]
+    assert len(counts) == 12 and max(counts) >= 2  # this LFW set has a background face
+    tsv = str(bulk["tsv"])
+    expected_keys = {12: "img012", 13: "img013", 14: "img014", 15: f"{tsv}#15", 16: f"{tsv}#16"}
+    for row, words in BAD_ROWS.items():
+        reason = errors[expected_keys[row]]
+        assert reason.startswith(f"row {row}: ") and words in reason, reason
+    # each good row is stored once under its key column, with its segment
+    stored = dict(_rows(bulk["db"], "SELECT path, segment FROM images WHERE status = 'ok'"))
+    assert stored == {key: segment for key, (_, segment) in bulk["truth"].items()}
+    # a second run finds every row done, bad ones included
+    again = faceatlas("index", *bulk["args"], "--key-column", "id", "--db", bulk["db"], "-q")
+    assert "indexed 0 new images (17 already done)" in again.stdout
+
+
+def test_dry_run_counts_exactly_without_the_model_or_the_catalog(bulk, tmp_path):
+    db = tmp_path / "never.db"
+    result = faceatlas("index", *bulk["args"], "--dry-run", "--db", db)
+    assert result.stdout.startswith("dry run: 17 rows, 12 images, 5 bad rows")
+    for line in ("1 not base64", "1 not an image", "1 empty image field", "1 empty row",
+                 "1 wrong column count"):
+        assert f"  {line}\n" in result.stdout
+    assert not db.exists()
+    spec = {"image_column": "image", "segment_column": "segment"}
+    ranged = dry_run_tsv([bulk["tsv"]], TsvSpec(**spec, start=10, end=14))
+    assert (ranged.rows, ranged.images, ranged.bad) == (4, 2, 2)
+    tail = dry_run_tsv([bulk["tsv"]], TsvSpec(**spec, start=15))
+    assert (tail.rows, tail.images, tail.bad) == (2, 0, 2)
+    assert tail.reasons == {"wrong column count": 1, "empty row": 1}
+    beyond = dry_run_tsv([bulk["tsv"]], TsvSpec(**spec, start=100, end=200))
+    assert beyond.rows == 0
+
+
+def test_range_indexes_exactly_those_rows(bulk, tmp_path):
+    db = tmp_path / "range.db"
+    faceatlas("index", "--tsv", bulk["tsv"], "--header", "--db", db, "--range", "4:7",
+              "--workers", "1", "-q")
+    keys = sorted(k for (k,) in _rows(db, "SELECT path FROM images"))
+    assert keys == [f"{bulk['tsv']}#{row}" for row in (4, 5, 6)]
+    with pytest.raises(ValueError, match="before its start"):
+        TsvSpec(start=7, end=4)
+    assert parse_range("4:7") == (4, 7) and parse_range(":3") == (0, 3)
+    with pytest.raises(ValueError, match="START:END"):
+        parse_range("12")
+
+
+def test_per_segment_clustering_never_mixes_segments_and_exports_segment_folders(
+    bulk, tmp_path
+):
+    db = tmp_path / "seg.db"
+    db.write_bytes(bulk["db"].read_bytes())
+    segment_of = dict(_rows(db, "SELECT path, segment FROM images"))
+    person_rows = "SELECT i.path, a.person_id FROM faces f JOIN images i ON i.id = f.image_id " \
+                  "JOIN assignments a ON a.face_id = f.id"
+
+    def segments_per_person() -> list[set]:
+        people: dict[int, set] = {}
+        for path, person in _rows(db, person_rows):
+            people.setdefault(person, set()).add(segment_of[path])
+        return list(people.values())
+
+    # control: across the whole catalog, one person's photos in two segments are grouped
+    with Catalog(db) as catalog:
+        cluster_catalog(catalog, method="chinese-whispers", threshold=0.55)
+    assert any(len(s) > 1 for s in segments_per_person())
+    faceatlas("cluster", "--db", db, "--method", "chinese-whispers", "--threshold", "0.55",
+              "--per-segment")
+    assert all(len(s) == 1 for s in segments_per_person())
+    assert len(segments_per_person()) >= 4  # two people x two segments
+    out = tmp_path / "out"
+    faceatlas("export", out, "--db", db, "--min-faces", "1")
+    with (out / "manifest.csv").open(newline="") as handle:
+        manifest = list(csv.DictReader(handle))
+    assert len(manifest) == 12
+    for row in manifest:
+        segment = bulk["truth"][row["image"]][1]
+        assert row["person"].startswith(f"{segment}/person_")
+        exported = out / row["file"]
+        assert exported.is_file() and exported.read_bytes()[:3] == b"\xff\xd8\xff"
+    assert {p.name for p in out.iterdir() if p.is_dir()} == {"segA", "segB"}
+
+
+def test_kill_9_mid_tsv_then_resume_indexes_every_row_once(tmp_path):
+    images = lfw_people(min_images=4, max_people=5, per_person=4) * 3  # 60 rows, long enough
+    tsv = write_tsv(tmp_path / "rows.tsv", [b"x\t" + b64(p) for p in images])
+    total = len(images)
+    db = tmp_path / "c.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faceatlas", "index", "--tsv", str(tsv), "--db", str(db),
+         "--workers", "2", "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    stored = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        if db.exists():
+            try:
+                stored = _rows(db, "SELECT COUNT(*) FROM images")[0][0]
+            except sqlite3.OperationalError:
+                continue  # schema not created yet
+            if stored >= 2:
+                break
+    assert proc.poll() is None, "indexing finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = _rows(db, "SELECT COUNT(*) FROM images")[0][0]
+    assert 2 <= kept < total
+    resumed = faceatlas("index", "--tsv", tsv, "--db", db, "--workers", "2", "--quiet")
+    assert f"indexed {total - kept} new images ({kept} already done)" in resumed.stdout
+    keys = [k for (k,) in _rows(db, "SELECT path FROM images ORDER BY path")]
+    assert sorted(keys) == sorted(f"{tsv}#{row}" for row in range(total))
+    per_image = _rows(db, "SELECT i.face_count, COUNT(f.id) FROM images i "
+                          "LEFT JOIN faces f ON f.image_id = i.id GROUP BY i.id")
+    assert all(count == faces for count, faces in per_image)
+    assert _rows(db, "PRAGMA integrity_check")[0][0] == "ok"
