@@ -67,6 +67,11 @@ def run_ray(
     """
     ray = import_ray()
     model.check_files()
+    iterator = iter(items)
+    first = next(iterator, None)
+    if first is None:  # nothing to do: do not start Ray for it
+        return
+    iterator = itertools.chain([first], iterator)
     started_here = False
     if not ray.is_initialized():
         if address is None:
@@ -86,7 +91,6 @@ def run_ray(
         cpus = int(ray.cluster_resources().get("CPU", 1))
         actors = max(1, min(workers, cpus) if workers and address else cpus)
         log.info("ray: %d CPUs, %d face actors", cpus, actors)
-        iterator = iter(items)
         while chunk := list(itertools.islice(iterator, max(wave, 1))):
             blocks = min(len(chunk), max(4 * actors, len(chunk) // 64))
             dataset = (

@@ -1,0 +1,47 @@
+"""The Ray engine on a local 2-CPU Ray gives the same catalog as the local engine."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+
+import pytest
+
+from tests.conftest import faceatlas, lfw_people
+
+pytest.importorskip("ray.data", reason="the ray extra is not installed")
+
+
+def _catalog(db) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return sorted(
+            conn.execute(
+                "SELECT i.path, i.status, i.error, i.segment, i.face_count, f.left, f.top,"
+                " f.right, f.bottom, f.embedding FROM images i"
+                " LEFT JOIN faces f ON f.image_id = i.id"
+            ),
+            key=repr,
+        )
+
+
+def test_ray_engine_gives_the_same_faces_as_the_local_engine(tmp_path):
+    images = lfw_people(min_images=2, max_people=3, per_person=2)
+    rows = [f"seg{i % 2}\t".encode() + base64.b64encode(p.read_bytes()) for i, p in
+            enumerate(images)]
+    rows += [b"seg0\tnot*base64", b"seg1\t" + base64.b64encode(b"text"), b"seg1"]
+    tsv = tmp_path / "small.tsv"
+    tsv.write_bytes(b"\n".join(rows) + b"\n")
+    (tmp_path / "photos").mkdir()
+    plain = tmp_path / "photos" / images[0].name
+    plain.write_bytes(images[0].read_bytes())  # a plain file too: read by a Ray task
+    args = ["--tsv", tsv, "--segment-column", "0", tmp_path / "photos", "--workers", "2", "-q"]
+    faceatlas("index", *args, "--db", tmp_path / "local.db")
+    result = faceatlas("index", *args, "--db", tmp_path / "ray.db", "--engine", "ray")
+    assert f"indexed {len(rows) + 1} new images" in result.stdout
+    local, ray = _catalog(tmp_path / "local.db"), _catalog(tmp_path / "ray.db")
+    assert ray == local
+    assert sum(1 for row in ray if row[1] == "error") == 3
+    assert sum(1 for row in ray if row[5] is not None) >= len(images) + 1
+    # resumable like the local engine: nothing left to do
+    again = faceatlas("index", *args, "--db", tmp_path / "ray.db", "--engine", "ray")
+    assert f"indexed 0 new images ({len(rows) + 1} already done)" in again.stdout
