@@ -89,6 +89,10 @@ def _umap(x: np.ndarray, seed: int) -> np.ndarray:
             "--map umap needs umap-learn: pip install 'faceatlas[umap]' (or use --map pca)"
         ) from err
     reducer = umap.UMAP(
-        n_components=2, n_neighbors=min(15, len(x) - 1), min_dist=0.1, random_state=seed
+        n_components=2,
+        n_neighbors=min(15, len(x) - 1),
+        min_dist=0.1,
+        random_state=seed,
+        n_jobs=1,  # a seed makes UMAP single-threaded anyway; saying so avoids its warning
     )
     return reducer.fit_transform(x)

@@ -1,0 +1,95 @@
+"""Benchmark: `faceatlas report` of 10,000 LFW faces, cold (no thumbnails yet) and warm.
+
+Copies the shared LFW catalog (``.cache/lfw.db``, built by ``bench/common.py``), keeps the
+photos holding the first 10,000 faces (by path), clusters the copy with the defaults and
+writes the report with folder labels. Run from the repository root::
+
+    .venv/bin/python bench/report.py [--faces 10000] [--map pca] [--workers 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from common import DEFAULT_LFW_CATALOG, REPO, require
+
+from faceatlas.catalog import Catalog
+from faceatlas.outputs.report import ReportConfig, write_report
+from faceatlas.people.cluster import cluster_catalog
+
+LFW_IMAGES = 13_233
+
+
+def subset_catalog(source: Path, target: Path, faces: int) -> None:
+    """Copy ``source`` to ``target`` and keep only the photos of its first ``faces`` faces."""
+    with sqlite3.connect(source) as conn:
+        done = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    if done < LFW_IMAGES:
+        sys.exit(f"{source} holds {done} of {LFW_IMAGES} LFW images; wait for it to complete")
+    target.unlink(missing_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)  # consistent copy even while others read the WAL file
+    conn = sqlite3.connect(target)
+    conn.execute("PRAGMA foreign_keys=ON")
+    rows = conn.execute(
+        "SELECT i.id, COUNT(f.id) FROM images i JOIN faces f ON f.image_id = i.id"
+        " GROUP BY i.id ORDER BY i.path"
+    ).fetchall()
+    kept, total = [], 0
+    for image_id, count in rows:
+        if total + count > faces:
+            break
+        kept.append(image_id)
+        total += count
+    conn.execute("CREATE TEMP TABLE keep(id INTEGER PRIMARY KEY)")
+    conn.executemany("INSERT INTO keep VALUES (?)", [(i,) for i in kept])
+    with conn:
+        conn.execute("DELETE FROM clusterings")
+        conn.execute("DELETE FROM images WHERE id NOT IN (SELECT id FROM keep)")
+    conn.execute("VACUUM")
+    conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=int, default=10_000)
+    parser.add_argument("--map", default="pca", choices=("pca", "tsne", "umap"))
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / ".cache" / "report-bench")
+    args = parser.parse_args()
+
+    db = REPO / ".cache" / f"report-bench-{args.faces}.db"
+    subset_catalog(require(DEFAULT_LFW_CATALOG), db, args.faces)
+    results: dict = {"faces_asked": args.faces, "map": args.map}
+    with Catalog(db) as catalog:
+        started = time.monotonic()
+        clustered = cluster_catalog(catalog)
+        results["cluster_seconds"] = round(time.monotonic() - started, 2)
+        results["faces"] = clustered.faces
+        results["images"] = catalog.stats()["images"]
+        config = ReportConfig(map_method=args.map, labels="folder", workers=args.workers)
+        shutil.rmtree(args.out, ignore_errors=True)
+        for run in ("cold", "warm"):
+            summary = write_report(catalog, args.out, config)
+            results[run] = {
+                "seconds": summary.seconds,
+                "timings": summary.timings,
+                "thumbnails": summary.thumbnails,
+                "map_points": summary.map_points,
+                "people": summary.people,
+                "people_shown": summary.people_shown,
+            }
+        results["scores"] = summary.scores
+    size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
+    results["report_megabytes"] = round(size / 1e6, 1)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
