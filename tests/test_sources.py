@@ -1,0 +1,112 @@
+"""Inputs beyond folders: TSV parsing details, lists of paths, .zip/.tar archives, segments from
+folders and --largest-face-only."""
+
+from __future__ import annotations
+
+import base64
+import io
+import sqlite3
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceatlas.catalog import Catalog
+from faceatlas.index import IndexConfig, Inputs, index_inputs
+from faceatlas.sources import (
+    TsvSpec,
+    dry_run_tsv,
+    iter_tsv,
+    iter_tsv_rows,
+    read_source,
+)
+from tests.conftest import data, faceatlas, lfw_people, link_tree
+
+
+def test_tsv_rows_crlf_header_names_negative_columns_and_a_huge_field(tmp_path):
+    face = data("lfw", "Aaron_Eckhart", "Aaron_Eckhart_0001.jpg").read_bytes()
+    big = io.BytesIO()
+    Image.new("RGB", (2600, 2600), (90, 120, 150)).save(big, "BMP")  # 20 MB: a 27 MB field
+    tsv = tmp_path / "rows.tsv"
+    tsv.write_bytes(
+        b"klass\tname\tpixels\r\n"
+        + b"a\tface\t" + base64.b64encode(face) + b"\r\n"
+        + b"b\tbig\t" + base64.b64encode(big.getvalue()) + b"\r\n"
+        + b"b\tlast\t" + base64.b64encode(face)  # no final newline
+    )
+    spec = TsvSpec(image_column="pixels", key_column="name", segment_column=-3)
+    rows = [(r.row, r.key, r.segment, r.error, len(r.field)) for r in iter_tsv_rows(tsv, spec)]
+    assert [r[:4] for r in rows] == [
+        (0, "face", "a", None), (1, "big", "b", None), (2, "last", "b", None)
+    ]
+    items = list(iter_tsv(tsv, spec))
+    assert items[0].data == face and items[1].data == big.getvalue() and items[2].data == face
+    for item in items:  # the locator reads exactly the row's image again
+        assert read_source(item.path, item.source) == item.data
+    counted = dry_run_tsv([tsv], spec)
+    assert (counted.rows, counted.images, counted.bad) == (3, 3, 0)
+    with pytest.raises(ValueError, match="no column named 'image'"):
+        list(iter_tsv_rows(tsv, TsvSpec(image_column="image")))
+    with pytest.raises(ValueError, match="need a header"):
+        TsvSpec(image_column="pixels", header=False)
+
+
+def test_archives_and_lists_are_indexed_with_stable_keys_and_readable_again(tmp_path):
+    images = lfw_people(min_images=2, max_people=2, per_person=2)
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as zf:
+        for path in images[:2]:
+            zf.write(path, f"{path.parent.name}/{path.name}")
+        zf.writestr("notes/readme.txt", "not an image: ignored")
+    with tarfile.open(tmp_path / "b.tar.gz", "w:gz") as tf:
+        for path in images[2:]:
+            tf.add(path, f"{path.parent.name}/{path.name}")
+    photos = link_tree(images[:1], tmp_path / "listed")
+    (tmp_path / "list.txt").write_text(
+        f"# photos\n{photos / images[0].parent.name / images[0].name}\nlisted/missing.jpg\n"
+    )
+    (tmp_path / "list.csv").write_text(f"name,path\nx,{images[3]}\n")
+    db = tmp_path / "c.db"
+    args = [tmp_path / "a.zip", tmp_path / "b.tar.gz", "--list", tmp_path / "list.txt",
+            "--list", tmp_path / "list.csv", "--segment-from-folder", "--db", db, "-q"]
+    first = faceatlas("index", *args, "--workers", "2")
+    assert "indexed 7 new images" in first.stdout and "1 errors" in first.stdout
+    with sqlite3.connect(db) as conn:
+        stored = {p: (s, seg, src) for p, s, seg, src in conn.execute(
+            "SELECT path, status, segment, source FROM images")}
+    zipped = {f"{tmp_path / 'a.zip'}#{p.parent.name}/{p.name}": p for p in images[:2]}
+    tarred = {f"{tmp_path / 'b.tar.gz'}#{p.parent.name}/{p.name}": p for p in images[2:]}
+    for key, original in {**zipped, **tarred}.items():
+        status, segment, source = stored[key]
+        assert status == "ok" and segment == original.parent.name
+        assert read_source(key, source) == original.read_bytes()
+    assert stored[str(tmp_path / "listed" / "missing.jpg")][0] == "error"
+    assert stored[str(images[3])][0] == "ok"
+    again = faceatlas("index", *args)
+    assert "indexed 0 new images (7 already done)" in again.stdout
+
+
+def test_segment_from_folder_and_largest_face_only(tmp_path):
+    photos = link_tree(lfw_people(min_images=2, max_people=2, per_person=1), tmp_path / "p")
+    group = data("group-photos", "face_recognition", "two_people.jpg")
+    (photos / "group").mkdir()
+    (photos / "group" / group.name).symlink_to(group)
+    config = IndexConfig(workers=1)
+    with Catalog(tmp_path / "all.db") as catalog:
+        index_inputs(catalog, Inputs(paths=(photos,), segment_from_folder=True), config)
+        segments = dict(catalog.conn.execute("SELECT path, segment FROM images"))
+        all_faces = catalog.faces()
+    assert {s for s in segments.values()} == {p.name for p in photos.iterdir()}
+    assert all(p.split("/")[-2] == s for p, s in segments.items())
+    in_group = [f for f in all_faces if f.image_path.endswith(group.name)]
+    assert len(in_group) >= 2
+    largest = max(in_group, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    only = IndexConfig(workers=1, largest_face_only=True)
+    with Catalog(tmp_path / "largest.db") as catalog:
+        index_inputs(catalog, Inputs(paths=(photos / "group",)), only)
+        kept = catalog.faces()
+        count = catalog.conn.execute("SELECT face_count FROM images").fetchone()[0]
+    assert len(kept) == 1 and count == len(in_group)
+    assert kept[0].box == largest.box
+    assert np.array_equal(kept[0].landmarks, largest.landmarks)
