@@ -6,8 +6,11 @@ same neighbours. Two search methods, picked by ``method="auto"``:
 
 - ``exact``: faiss flat inner-product search in blocks of rows, so no N x N matrix is ever held;
   cost O(N**2 D), the right choice up to about 100 k faces.
-- ``hnsw``: a faiss HNSW index (Malkov & Yashunin 2018); about O(N log N), recall ~0.99 at the
-  settings below, the choice above ``EXACT_MAX`` faces.
+- ``hnsw``: a faiss HNSW index (Malkov & Yashunin 2018); about O(N log N), the choice above
+  ``EXACT_MAX`` faces.
+- ``ivf``: a faiss inverted-file index (k-means cells of ~``IVF_CELL`` faces, ``IVF_NPROBE``
+  cells searched per face); the cheapest to build for millions of faces, and the near
+  neighbours that clustering needs (same person) almost always share a cell.
 
 :func:`cached_knn_graph` keeps the graph in a file beside the catalog (``<db>.knn-<k>.npz``),
 keyed by a fingerprint of the face ids and embeddings, so clustering again with another method or
@@ -33,7 +36,10 @@ EXACT_MAX = 100_000  # auto: exact search up to this many faces, HNSW above
 HNSW_M = 32  # links per HNSW node
 HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 96
-METHODS = ("auto", "exact", "hnsw")
+IVF_CELL = 256  # faces per IVF cell, on average
+IVF_NPROBE = 16  # cells searched per face
+IVF_TRAIN = 100  # training faces per cell
+METHODS = ("auto", "exact", "hnsw", "ivf")
 METRICS = ("euclidean", "cosine")
 
 
@@ -119,12 +125,7 @@ def knn_graph(
     if k_eff == 0:
         return KnnGraph(neighbors, distances, method)
     started = time.monotonic()
-    if method == "exact":
-        index = faiss.IndexFlatIP(vectors.shape[1])
-    else:
-        index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * (k_eff + 1))
+    index = _index(vectors, method, k_eff)
     index.add(vectors)
     for start in range(0, n, BLOCK):
         block = vectors[start : start + BLOCK]
@@ -143,6 +144,24 @@ def knn_graph(
     if metric == "cosine":
         distances = distances**2 / 2
     return KnnGraph(neighbors, distances, method)
+
+
+def _index(vectors: np.ndarray, method: str, k: int) -> faiss.Index:
+    """An empty (trained) faiss inner-product index for ``method``."""
+    n, dim = vectors.shape
+    if method == "exact":
+        return faiss.IndexFlatIP(dim)
+    if method == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * (k + 1))
+        return index
+    cells = max(1, n // IVF_CELL)
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
+    rows = np.random.default_rng(0).choice(n, min(n, cells * IVF_TRAIN), replace=False)
+    index.train(vectors[np.sort(rows)])
+    index.nprobe = min(cells, IVF_NPROBE)
+    return index
 
 
 def fingerprint(face_ids: np.ndarray, vectors: np.ndarray) -> str:

@@ -63,19 +63,14 @@ class Infomap:
         src, dst, dist = graph.edges(self.threshold, groups)
         import infomap  # lazy: keeps the CLI quick to start
 
-        im = infomap.Infomap(
-            two_level=True,
-            silent=True,
-            seed=self.seed + 1,  # infomap treats seed 0 as "unset"
-            num_trials=self.trials,
-            flow_model="undirected",
-        )
+        im = infomap.Infomap(silent=True)
         im.add_nodes(range(n))
         weight = 1.0 - dist.astype(np.float64) / 2.0
         im.add_links(zip(src.tolist(), dst.tolist(), weight.tolist(), strict=True))
-        im.run()
+        # undirected flow is the default for links; seed 0 would mean "unset" to infomap
+        result = im.run(two_level=True, seed=self.seed + 1, num_trials=self.trials)
         labels = np.arange(n, dtype=np.int64) + n  # isolated faces: their own person
-        modules = im.get_modules()  # node id -> module id (1-based)
+        modules = dict(result.modules())  # node id -> module id (1-based)
         if modules:
             ids = np.fromiter(modules.keys(), dtype=np.int64, count=len(modules))
             mods = np.fromiter(modules.values(), dtype=np.int64, count=len(modules))
