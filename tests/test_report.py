@@ -17,10 +17,9 @@ from click.testing import CliRunner
 
 from faceatlas.catalog import Catalog
 from faceatlas.cli import main
-from faceatlas.metrics import cluster_scores
+from faceatlas.evaluate import evaluate_catalog, load_labels
 from faceatlas.outputs.report import ReportConfig, ReportError, write_report
 from faceatlas.outputs.report.content import gather
-from faceatlas.outputs.report.labels import folder_labels
 from faceatlas.outputs.thumbs import thumbnail_path
 from tests.conftest import faceatlas
 
@@ -120,24 +119,42 @@ def test_contact_sheets_put_the_most_typical_face_first(report):
         assert np.all(np.diff(expected) >= -1e-6), f"{person} is not ordered typical-first"
 
 
-def test_scores_and_mistakes_match_folder_labels(report):
+def test_scores_and_mistakes_match_faceatlas_eval(report):
     out, db = report
     summary = json.loads((out / "summary.json").read_text())
     with Catalog(db) as catalog:
-        rows = catalog.faces()
+        expected = evaluate_catalog(catalog, "folder")
+        truth = load_labels(catalog, "folder")
         stats = catalog.stats()
-    truth = folder_labels(rows)
     assert len(truth) == stats["images"]  # one labelled face per photo
-    by_id = {r.face_id: r for r in rows}
-    ids = sorted(truth)
-    expected = cluster_scores([truth[i] for i in ids], [by_id[i].person_id for i in ids])
     assert summary["scores"] == pytest.approx(expected.as_dict())
     assert summary["faces"] == stats["faces"] == summary["map_points"] == 71
     page = (out / "index.html").read_text(encoding="utf-8")
+    assert "Worst merges" in page and "Worst splits" in page
     if expected.pairwise_precision < 1:
-        assert "Worst merges" in page and "outside the largest identity" in page
+        assert "outside the largest identity" in page
     if expected.pairwise_recall < 1:
         assert "outside the largest person" in page
+
+
+def test_labels_from_a_csv_file(report, tmp_path):
+    out, db = report
+    with Catalog(db) as catalog:
+        rows = catalog.faces()
+    # label only the people-fr photos, by file name: relative to the CSV file
+    photos = sorted({r.image_path for r in rows if "/people-fr/" in r.image_path})
+    labels = tmp_path / "labels.csv"
+    lines = ["path,identity"] + [f"{p},{Path(p).parent.name}" for p in photos]
+    labels.write_text("\n".join(lines) + "\n")
+    shutil.copytree(out / "thumbs", tmp_path / "r" / "thumbs")
+    with Catalog(db) as catalog:
+        summary = write_report(catalog, tmp_path / "r", ReportConfig(labels=labels, max_people=2))
+        expected = evaluate_catalog(catalog, labels)
+    assert summary.scores == pytest.approx(expected.as_dict())
+    assert summary.scores["identities"] == len({Path(p).parent.name for p in photos})
+    assert str(labels) in (tmp_path / "r" / "index.html").read_text()
+    with pytest.raises(ReportError, match="neither 'folder' nor a file"):
+        ReportConfig(labels=tmp_path / "missing.csv")
 
 
 def test_map_limit_samples_and_says_so_and_thumbnails_are_reused(report, tmp_path):

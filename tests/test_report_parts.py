@@ -6,12 +6,11 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from faceatlas.catalog.store import FaceRow, PersonRow
 from faceatlas.outputs.report.content import Person, ReportError, shown_faces, typical_order
-from faceatlas.outputs.report.labels import folder_labels, label_report
+from faceatlas.outputs.report.labels import find_mistakes
 from faceatlas.outputs.report.projection import project, sample_rows
 
 
@@ -50,51 +49,29 @@ def test_sheet_keeps_the_least_typical_faces_visible():
     assert len(head) == 10 and len(tail) == 0 and hidden == 0
 
 
-def face(face_id: int, image_id: int, path: str, person_id: int | None, box=(0, 0, 10, 10)):
+def face(face_id: int, person_id: int | None) -> FaceRow:
     person = None if person_id is None else f"person_{person_id:04d}"
+    landmarks = np.zeros((5, 2), np.float32)
     return FaceRow(
-        face_id, image_id, path, box, np.zeros((5, 2), np.float32), 1.0, person_id, person
+        face_id, face_id, f"/x/{face_id}.jpg", (0, 0, 9, 9), landmarks, 1.0, person_id, person
     )
 
 
 def test_worst_merges_and_splits_by_hand():
-    # ann: 4 faces, 3 in person 1 and 1 in person 2; bob: 2 faces, both in person 1
-    rows = [
-        face(1, 1, "/x/ann/1.jpg", 1),
-        face(2, 2, "/x/ann/2.jpg", 1),
-        face(3, 3, "/x/ann/3.jpg", 1),
-        face(4, 4, "/x/ann/4.jpg", 2),
-        face(5, 5, "/x/bob/1.jpg", 1),
-        face(6, 6, "/x/bob/2.jpg", 1),
-        face(7, 7, "/x/cy/1.jpg", None),
-    ]
-    faces = {r.face_id: r for r in rows}
-    report = label_report(folder_labels(rows), faces, worst=5)
-    assert report.labelled == 7
-    [merge] = report.merges
+    # ann: 4 faces, 3 in person 1 and 1 in person 2; bob: 2 faces, both in person 1;
+    # cy: one face in no person; dee: 2 faces in no person (each a person of its own)
+    rows = [face(1, 1), face(2, 1), face(3, 1), face(4, 2), face(5, 1), face(6, 1)]
+    rows += [face(7, None), face(8, None), face(9, None)]
+    truth = dict(zip(range(1, 10), ["ann"] * 4 + ["bob"] * 2 + ["cy"] + ["dee"] * 2, strict=True))
+    merges, splits = find_mistakes(truth, {r.face_id: r for r in rows}, worst=5)
+    [merge] = merges
     assert merge.name == "person_0001" and merge.size == 5 and merge.wrong == 2
     assert [(g.name, g.face_ids) for g in merge.groups] == [("ann", [1, 2, 3]), ("bob", [5, 6])]
-    [split] = report.splits
-    assert split.name == "ann" and split.wrong == 1
-    assert [g.name for g in split.groups] == ["person_0001", "person_0002"]
-    # pairs: predicted together 10 (person 1), truly together 6 + 1; both 3 + 1
-    assert report.scores.pairwise_precision == pytest.approx(4 / 10)
-    assert report.scores.pairwise_recall == pytest.approx(4 / 7)
-    with pytest.raises(ReportError, match="no labelled faces"):
-        label_report({}, faces)
-
-
-def test_the_labelled_face_is_the_one_nearest_the_centre(tmp_path):
-    folder = tmp_path / "Ann_Smith"
-    folder.mkdir()
-    photo = folder / "Ann_Smith_0001.jpg"
-    Image.new("RGB", (200, 100)).save(photo)
-    rows = [
-        face(1, 1, str(photo), 1, box=(0, 0, 40, 40)),  # corner: a bystander
-        face(2, 1, str(photo), 2, box=(80, 30, 120, 70)),  # centred: the labelled face
-        face(3, 2, str(tmp_path / "Bo" / "b.jpg"), 3),  # alone in its photo: no size needed
-    ]
-    assert folder_labels(rows) == {2: "Ann_Smith", 3: "Bo"}
+    ann, dee = splits  # ann: 1 face outside person 1; dee: 1 face outside its first "person"
+    assert ann.name == "ann" and ann.wrong == 1
+    assert [g.name for g in ann.groups] == ["person_0001", "person_0002"]
+    assert dee.name == "dee" and dee.wrong == 1 and len(dee.groups) == 2
+    assert find_mistakes(truth, {r.face_id: r for r in rows}, worst=1)[1] == [ann]
 
 
 def test_projections_give_one_point_per_sampled_face():

@@ -9,7 +9,6 @@ import click
 from faceatlas.cli import main
 from faceatlas.cli.options import db_option, fail_on, open_catalog
 from faceatlas.outputs.report import ReportConfig, ReportError, write_report
-from faceatlas.outputs.report.labels import LABEL_SOURCES
 from faceatlas.outputs.report.projection import DEFAULT_LIMITS, MAP_METHODS
 
 
@@ -47,10 +46,11 @@ from faceatlas.outputs.report.projection import DEFAULT_LIMITS, MAP_METHODS
 )
 @click.option(
     "--labels",
-    type=click.Choice(LABEL_SOURCES),
+    metavar="folder|FILE",
     default=None,
-    help="Known identities: 'folder' = each photo's folder name. Adds the scores of "
-    "`faceatlas eval` and the worst merges and splits.",
+    help="Known identities, as for `faceatlas eval`: 'folder' (each photo's folder name) or "
+    "a CSV 'path,identity'. Adds the scores of `faceatlas eval` and the worst merges and "
+    "splits.",
 )
 @click.option(
     "--min-faces",
@@ -115,6 +115,6 @@ def report(
     if summary.scores:
         s = summary.scores
         click.echo(
-            f"against folder labels: pairwise F {s['pairwise_f']:.3f}, "
+            f"against the labels: pairwise F {s['pairwise_f']:.3f}, "
             f"BCubed F {s['bcubed_f']:.3f}, NMI {s['nmi']:.3f}"
         )

@@ -31,12 +31,7 @@ from faceatlas.outputs.report.assets import CSS, JS
 from faceatlas.outputs.report.content import Content, ReportError, gather, shown_faces
 from faceatlas.outputs.report.figures import map_figure, sizes_figure
 from faceatlas.outputs.report.html import FACES_PER_GROUP, GROUPS_SHOWN, Page, render
-from faceatlas.outputs.report.labels import (
-    LABEL_SOURCES,
-    LabelReport,
-    folder_labels,
-    label_report,
-)
+from faceatlas.outputs.report.labels import LabelReport, label_report
 from faceatlas.outputs.report.projection import MAP_METHODS, Projection, project
 from faceatlas.outputs.thumbs import DEFAULT_SIZE, face_thumbnail
 
@@ -54,7 +49,7 @@ class ReportConfig:
     map_method: str = "pca"  # pca | tsne | umap
     map_limit: int | None = None  # points on the map; None: the method's default limit
     min_faces: int = 2  # people with fewer faces count as unknown faces (as in export)
-    labels: str | None = None  # "folder": score against the photos' folder names
+    labels: str | Path | None = None  # "folder" or a CSV file path,identity (as faceatlas eval)
     worst: int = 10  # merges and splits listed when labels are known
     thumb_size: int = DEFAULT_SIZE
     workers: int = 0  # threads cutting thumbnails; 0: one per core
@@ -71,8 +66,9 @@ class ReportConfig:
             raise ReportError(f"unknown map {self.map_method!r}; choose one of {MAP_METHODS}")
         if self.map_limit is not None and self.map_limit < 1:
             raise ReportError(f"map_limit must be >= 1, got {self.map_limit}")
-        if self.labels is not None and self.labels not in LABEL_SOURCES:
-            raise ReportError(f"unknown labels {self.labels!r}; choose one of {LABEL_SOURCES}")
+        labels = self.labels
+        if labels is not None and str(labels) != "folder" and not Path(labels).is_file():
+            raise ReportError(f"labels {str(self.labels)!r} is neither 'folder' nor a file")
 
 
 @dataclass(slots=True)
@@ -111,9 +107,8 @@ def write_report(
         raise ReportError("no people yet; run `faceatlas cluster` first")
     lap("read")
     labels = None
-    if config.labels == "folder":
-        truth = folder_labels(content.faces.values())
-        labels = label_report(truth, content.faces, worst=config.worst, source="folder")
+    if config.labels is not None:
+        labels = label_report(catalog, config.labels, content.faces, worst=config.worst)
     lap("labels")
     projection = project(content.vectors, config.map_method, config.map_limit, config.seed)
     lap("map")

@@ -198,10 +198,15 @@ def _mistakes(page: Page, labels: LabelReport) -> str:
             )
         return f'<h3>{title}</h3><p class="muted">{unit}</p>' + "".join(items)
 
+    source = (
+        "Labels from the photos' folder names"
+        if labels.source == "folder"
+        else f"Labels from {labels.source}"
+    )
     return (
         '<section id="mistakes"><h2>Against the labels</h2>'
-        f"<p>Labels from the photos' {escape(labels.source)} names; the same scores as "
-        "<code>faceatlas eval</code>.</p>"
+        f"<p>{escape(source)}; the same scores as <code>faceatlas eval</code> "
+        "(one labelled face per photo: the one nearest its centre).</p>"
         + _numbers(metrics)
         + _numbers(counts)
         + block(

@@ -1,21 +1,18 @@
-"""Known identities: folder labels, the scores of ``faceatlas eval``, worst merges and splits."""
+"""Known identities: the scores of ``faceatlas eval`` and the worst merges and splits."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
+from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow
-from faceatlas.metrics import ClusterScores, cluster_scores
+from faceatlas.evaluate import load_labels, score_labels, stored_people
+from faceatlas.metrics import ClusterScores
 from faceatlas.outputs.report.content import ReportError
 
-LABEL_SOURCES = ("folder",)
 NO_PERSON = "(no person)"
-_ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
 @dataclass(slots=True)
@@ -45,52 +42,32 @@ class LabelReport:
     splits: list[Mistake]
 
 
-def folder_labels(faces: Iterable[FaceRow]) -> dict[int, str]:
-    """face id -> name of the photo's parent folder, for one face per photo.
-
-    A photo can show more than one face (people in the background); the labelled one is the
-    face whose box centre is nearest the image centre, as in LFW.
-    """
-    by_image: dict[int, list[FaceRow]] = defaultdict(list)
-    for face in faces:
-        by_image[face.image_id].append(face)
-    labels = {}
-    for group in by_image.values():
-        face = group[0] if len(group) == 1 else _centre_face(group)
-        labels[face.face_id] = Path(face.image_path).parent.name
-    return labels
-
-
-def _centre_face(group: list[FaceRow]) -> FaceRow:
-    path = group[0].image_path
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if image.getexif().get(0x0112) in _ROTATED:
-                width, height = height, width
-    except OSError as err:
-        raise ReportError(
-            f"cannot read the size of {path} to find its labelled face: {err}"
-        ) from err
-
-    def off_centre(face: FaceRow) -> float:
-        left, top, right, bottom = face.box
-        return ((left + right) / 2 - width / 2) ** 2 + ((top + bottom) / 2 - height / 2) ** 2
-
-    return min(group, key=lambda f: (off_centre(f), f.face_id))
-
-
 def label_report(
-    truth: dict[int, str], faces: dict[int, FaceRow], worst: int = 10, source: str = "folder"
+    catalog: Catalog, spec: str | Path, faces: dict[int, FaceRow], worst: int = 10
 ) -> LabelReport:
-    """Scores of the current people against ``truth`` (face id -> identity) and the worst
-    ``worst`` merges and splits. Faces in no person count as people of their own."""
-    if not truth:
-        raise ReportError("no labelled faces: with --labels folder, photos must sit in folders")
+    """Scores of the current people against the labels ``spec`` names (``folder`` or a CSV
+    file, exactly as ``faceatlas eval`` reads and scores them) and the worst ``worst`` merges
+    and splits."""
+    try:
+        truth = load_labels(catalog, spec)
+    except ValueError as err:
+        raise ReportError(str(err)) from err
+    face_ids, people = stored_people(catalog)
+    scores = score_labels(truth, face_ids, people)
+    identity_of = dict(zip(truth.face_ids.tolist(), truth.identities.tolist(), strict=True))
+    merges, splits = find_mistakes(identity_of, faces, worst)
+    return LabelReport(str(spec), len(truth), scores, merges, splits)
+
+
+def find_mistakes(
+    truth: dict[int, str], faces: dict[int, FaceRow], worst: int = 10
+) -> tuple[list[Mistake], list[Mistake]]:
+    """The ``worst`` merges (people holding several identities) and splits (identities spread
+    over several people) among the faces ``truth`` labels (face id -> identity), worst first:
+    by the number of faces outside the largest group. Faces in no person are people of their
+    own."""
     ids = sorted(truth)
     predicted = [_person_key(faces[i]) for i in ids]
-    identities = [truth[i] for i in ids]
-    scores = cluster_scores(identities, predicted)
     name_of = {
         key: faces[i].person or f"{NO_PERSON} face {i}"
         for i, key in zip(ids, predicted, strict=True)
@@ -109,13 +86,7 @@ def label_report(
         _mistake(identity, face_ids, lambda f: name_of[_person_key(faces[f])])
         for identity, face_ids in spread.items()
     ]
-    return LabelReport(
-        source=source,
-        labelled=len(ids),
-        scores=scores,
-        merges=_worst(merges, worst),
-        splits=_worst(splits, worst),
-    )
+    return _worst(merges, worst), _worst(splits, worst)
 
 
 def _person_key(face: FaceRow) -> str:
