@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow, PersonRow
+from faceatlas.outputs.report import write_report
 from faceatlas.outputs.report.content import Person, ReportError, shown_faces, typical_order
 from faceatlas.outputs.report.labels import find_mistakes
 from faceatlas.outputs.report.projection import project, sample_rows
+from faceatlas.people.cluster import cluster_catalog
 
 
 def unit(*rows: list[float]) -> np.ndarray:
@@ -107,3 +110,12 @@ def test_umap_map():
     vectors = unit(*np.random.default_rng(2).normal(size=(40, 8)).tolist())
     projection = project(vectors, "umap")
     assert projection.xy.shape == (40, 2) and np.isfinite(projection.xy).all()
+
+
+def test_a_catalog_without_faces_gives_an_empty_report(tmp_path):
+    with Catalog(tmp_path / "empty.db") as catalog:
+        cluster_catalog(catalog)
+        summary = write_report(catalog, tmp_path / "r")
+    assert (summary.faces, summary.people, summary.map_points, summary.thumbnails) == (0, 0, 0, 0)
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "All <b>0</b> faces." in page and "0 faces belong to no person" in page

@@ -82,8 +82,11 @@ def map_figure(
 
 
 def sizes_figure(person_sizes: np.ndarray) -> go.Figure:
-    """Bar chart: how many people have 1, 2, 3, ... faces (log scale, singletons included)."""
+    """Bar chart: how many people have 1, 2, 3, ... faces (singletons included)."""
     sizes, counts = np.unique(person_sizes, return_counts=True)
+    yaxis = {"title": {"text": "people"}}
+    if len(counts) and counts.max() > 50:  # many singletons, few big people: log scale
+        yaxis |= {"type": "log", "dtick": 1}
     figure = go.Figure(
         go.Bar(
             x=sizes,
@@ -97,7 +100,7 @@ def sizes_figure(person_sizes: np.ndarray) -> go.Figure:
         height=320,
         margin={"l": 50, "r": 10, "t": 10, "b": 40},
         xaxis={"title": {"text": "faces per person"}},
-        yaxis={"title": {"text": "people"}, "type": "log"},
+        yaxis=yaxis,
         bargap=0.1,
     )
     return figure
