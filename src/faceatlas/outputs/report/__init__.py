@@ -102,9 +102,9 @@ def write_report(
         timings[name] = round(now - clock, 3)
         clock = now
 
-    content = gather(catalog, min_faces=config.min_faces)
-    if content.clustering is None:
+    if catalog.clustering() is None:
         raise ReportError("no people yet; run `faceatlas cluster` first")
+    content = gather(catalog, min_faces=config.min_faces)
     lap("read")
     labels = None
     if config.labels is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -42,7 +42,6 @@ class Content:
     person_sizes: np.ndarray  # size of every person, singletons included
     unknown_ids: np.ndarray  # faces in no person of min_faces+ faces, by id
     min_faces: int
-    extra: dict = field(default_factory=dict)
 
     def person_of(self) -> dict[int, str]:
         """face id -> person label, for faces in a person of min_faces+ faces."""
