@@ -204,14 +204,6 @@ class Catalog:
                 found[path] = (segment, source)
         return found
 
-    def face_segments(self) -> tuple[np.ndarray, list[str | None]]:
-        """(face ids, segment of each face's image), ordered by face id like ``face_matrix``."""
-        rows = self.conn.execute(
-            "SELECT f.id, i.segment FROM faces f JOIN images i ON i.id = f.image_id ORDER BY f.id"
-        ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, [r[1] for r in rows]
-
     def face_matrix(self, model: str | None = None) -> FaceMatrix:
         """Every face's embedding as one matrix, ordered by face id (fast: one blob join)."""
         query = "SELECT id, image_id, embedding FROM faces"
@@ -219,16 +211,22 @@ class Catalog:
         if model is not None:
             query += " WHERE model = ?"
             args = (model,)
-        rows = self.conn.execute(query + " ORDER BY id", args).fetchall()
-        if not rows:
-            return FaceMatrix(
-                np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), EMBEDDING_DTYPE)
-            )
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        image_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        blob = b"".join(r[2] for r in rows)
-        vectors = np.frombuffer(blob, dtype=EMBEDDING_DTYPE).reshape(len(rows), -1)
-        return FaceMatrix(ids, image_ids, vectors)
+        return _to_matrix(self.conn.execute(query + " ORDER BY id", args).fetchall())
+
+    def segments(self) -> list[str | None]:
+        """Distinct segments of images with faces, sorted (None, no segment, last)."""
+        query = "SELECT DISTINCT segment FROM images WHERE face_count > 0"
+        found = [row[0] for row in self.conn.execute(query)]
+        return sorted(s for s in found if s is not None) + ([None] if None in found else [])
+
+    def segment_face_matrix(self, segment: str | None) -> FaceMatrix:
+        """Like ``face_matrix`` for the faces of one segment only (memory: that segment)."""
+        rows = self.conn.execute(
+            "SELECT f.id, f.image_id, f.embedding FROM faces f JOIN images i ON i.id = f.image_id"
+            " WHERE i.segment IS ? ORDER BY f.id",
+            (segment,),
+        ).fetchall()
+        return _to_matrix(rows)
 
     def models(self) -> list[str]:
         return [row[0] for row in self.conn.execute("SELECT DISTINCT model FROM faces")]
@@ -361,3 +359,16 @@ class Catalog:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return list(self.conn.execute(sql))
+
+
+def _to_matrix(rows: list[tuple[int, int, bytes]]) -> FaceMatrix:
+    """(face id, image id, embedding blob) rows as a ``FaceMatrix``."""
+    if not rows:
+        return FaceMatrix(
+            np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), EMBEDDING_DTYPE)
+        )
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    image_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    blob = b"".join(r[2] for r in rows)
+    vectors = np.frombuffer(blob, dtype=EMBEDDING_DTYPE).reshape(len(rows), -1)
+    return FaceMatrix(ids, image_ids, vectors)
