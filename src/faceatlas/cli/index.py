@@ -128,8 +128,9 @@ existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
     type=click.IntRange(min=1),
     default=1000,
     show_default=True,
-    help="Streamed rows checked against the catalog at once (and, with --engine ray, sent to "
-    "the cluster at once). Memory stays bounded by it; commits happen every 32 images or 2 s.",
+    help="Streamed rows checked against the catalog at once; memory stays bounded by it "
+    "(commits happen every 32 images or 2 s regardless). With --engine ray, one Ray Data wave "
+    "is this many rows, at least 20,000 (each wave starts the actor pool once).",
 )
 @click.option(
     "--list",

@@ -91,12 +91,11 @@ def run_ray(
         cpus = int(ray.cluster_resources().get("CPU", 1))
         actors = max(1, min(workers, cpus) if workers and address else cpus)
         log.info("ray: %d CPUs, %d face actors", cpus, actors)
-        while chunk := list(itertools.islice(iterator, max(wave, 1))):
+        # descriptors, not items: decoded TSV images are dropped as soon as they are described
+        while chunk := [_descriptor(item) for item in itertools.islice(iterator, max(wave, 1))]:
             blocks = min(len(chunk), max(4 * actors, len(chunk) // 64))
             dataset = (
-                ray.data.from_items(
-                    [_descriptor(item) for item in chunk], override_num_blocks=blocks
-                )
+                ray.data.from_items(chunk, override_num_blocks=blocks)
                 .map_batches(_read_batch, batch_size=READ_BATCH, num_cpus=READ_CPUS)
                 .map_batches(
                     FaceActor,
