@@ -38,6 +38,7 @@ INDEX_SUFFIX = ".faiss"
 META_SUFFIX = ".faiss.json"
 META_VERSION = 1
 STORAGES = ("SQ8", "Flat")
+RERANK_BLOCK = 1024  # queries re-ranked at once: bounds memory to 1024 x candidates x D doubles
 
 
 class SearchError(Exception):
@@ -267,22 +268,35 @@ class FaceIndex:
         if len(self) == 0 or len(queries) == 0:
             return [[] for _ in queries]
         wanted = min(len(self), k + (exclude is not None))
-        rows = self._candidates(queries, wanted)
-        results = []
-        for i, (query, cand) in enumerate(zip(queries, rows, strict=True)):
-            cand = cand[cand >= 0]
-            if exclude is not None and exclude[i] is not None:
-                cand = cand[self.matrix.face_ids[cand] != exclude[i]]
-            # exact Euclidean distances in float64 (2 - 2 cos loses precision near 0)
-            dist = np.linalg.norm(self.vectors[cand] - query.astype(np.float64), axis=1)
-            order = np.argsort(dist, kind="stable")[:k]
-            results.append(
-                [
-                    Hit(int(self.matrix.face_ids[r]), float(d))
-                    for r, d in zip(cand[order], dist[order], strict=True)
-                ]
-            )
+        skip = np.full(len(queries), -1, dtype=np.int64)
+        if exclude is not None:
+            skip[:] = [-1 if e is None else int(e) for e in exclude]
+        results: list[list[Hit]] = []
+        for start in range(0, len(queries), RERANK_BLOCK):
+            block = queries[start : start + RERANK_BLOCK]
+            rows = self._candidates(block, wanted)
+            results += self._rerank(block, rows, skip[start : start + RERANK_BLOCK], k)
         return results
+
+    def _rerank(
+        self, queries: np.ndarray, rows: np.ndarray, skip: np.ndarray, k: int
+    ) -> list[list[Hit]]:
+        """The k nearest of each query's candidate rows by exact distance (float64, since
+        2 - 2 cos loses all precision near 0)."""
+        valid = rows >= 0
+        rows = np.where(valid, rows, 0)
+        face_ids = self.matrix.face_ids[rows]
+        valid &= face_ids != skip[:, None]
+        diff = self.vectors[rows].astype(np.float64) - queries[:, None, :].astype(np.float64)
+        dist = np.sqrt(np.einsum("qcd,qcd->qc", diff, diff))
+        dist[~valid] = np.inf
+        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+        dist = np.take_along_axis(dist, order, axis=1)
+        face_ids = np.take_along_axis(face_ids, order, axis=1)
+        return [
+            [Hit(int(f), float(d)) for f, d in zip(fs, ds, strict=True) if d != np.inf]
+            for fs, ds in zip(face_ids.tolist(), dist.tolist(), strict=True)
+        ]
 
     def similar(self, face_id: int, k: int = 10) -> list[Hit]:
         """The ``k`` faces nearest to stored face ``face_id`` (itself left out)."""
