@@ -55,7 +55,7 @@ class IndexParams:
     ``rerank``: candidates taken from the graph per requested neighbour, re-ranked exactly.
     """
 
-    flat_below: int = 20_000
+    flat_below: int = 10_000
     m: int = 32
     ef_construction: int = 80
     ef_search: int = 64
