@@ -80,8 +80,6 @@ class DlibDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Faces in ``rgb`` with boxes and landmarks in its own pixel frame."""
-        import dlib
-
         if self._detector is None:
             self._load()
         height, width = rgb.shape[:2]
@@ -94,7 +92,7 @@ class DlibDetector:
         else:
             found = self._detector(seen, 0)
             rects, scores = [d.rect for d in found], [d.confidence for d in found]
-        detections = []
+        boxes, kept = [], []
         for rect, score in zip(rects, scores, strict=True):
             box = (
                 max(0.0, rect.left() / scale),
@@ -102,12 +100,31 @@ class DlibDetector:
                 min(float(width), (rect.right() + 1) / scale),
                 min(float(height), (rect.bottom() + 1) / scale),
             )
-            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
-                continue
-            full = dlib.rectangle(*(round(v) for v in box))
-            shape = self._landmarks(rgb, full)
+            if box[2] - box[0] >= 2 and box[3] - box[1] >= 2:
+                boxes.append(box)
+                kept.append(float(score))
+        return self.locate(rgb, boxes, kept)
+
+    def locate(
+        self,
+        rgb: np.ndarray,
+        boxes: list[tuple[float, float, float, float]],
+        scores: list[float] | None = None,
+    ) -> list[Detection]:
+        """The 5 landmarks of a face in each of ``boxes`` (left, top, right, bottom), no search.
+
+        For boxes found by :meth:`detect`, or given by the caller (a known face position).
+        """
+        import dlib
+
+        if self._landmarks is None:
+            self._load()
+        detections = []
+        for i, box in enumerate(boxes):
+            shape = self._landmarks(rgb, dlib.rectangle(*(round(v) for v in box)))
             points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-            detections.append(Detection(box=box, score=float(score), landmarks=points))
+            score = 0.0 if scores is None else scores[i]
+            detections.append(Detection(box=tuple(box), score=score, landmarks=points))
         return detections
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from faceatlas.faces import weights
+from faceatlas.faces.align import jitter_chips, jitter_maps
 
 if TYPE_CHECKING:
     import onnx
@@ -478,6 +479,10 @@ class OnnxEmbedder:
         :data:`PROVIDER_PREFERENCE`, keeping those that are available.
     batch_size : int
         Chips per ``session.run`` call.
+    jitter : int
+        dlib's ``num_jitters``: when 2 or more, each face's descriptor is the mean of the
+        descriptors of this many jittered copies of its chip (see :func:`jitter_maps`), run
+        in batches; 0 or 1 embed the chip as is.
     """
 
     name = "dlib-resnet-v1"  # the same model and vectors as DlibEmbedder: catalogs mix freely
@@ -490,15 +495,20 @@ class OnnxEmbedder:
         providers: list[str] | None = None,
         *,
         batch_size: int = 32,
+        jitter: int = 0,
     ) -> None:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1 or None, got {threads}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if jitter < 0:
+            raise ValueError(f"jitter must be >= 0, got {jitter}")
         self.model_path = model_path
         self.threads = threads
         self.providers = providers
         self.batch_size = batch_size
+        self.jitter = jitter
+        self._maps: np.ndarray | None = None
         self._session: onnxruntime.InferenceSession | None = None
         self._lock = threading.Lock()
 
@@ -548,6 +558,13 @@ class OnnxEmbedder:
             )
         if len(chips) == 0:
             return np.empty((0, EMBEDDING_DIM), dtype=np.float32)
+        if self.jitter < 2:
+            return self._run(chips)
+        if self._maps is None:
+            self._maps = jitter_maps(CHIP_SIZE, self.jitter)
+        return np.stack([self._run(jitter_chips(chip, self._maps)).mean(axis=0) for chip in chips])
+
+    def _run(self, chips: np.ndarray) -> np.ndarray:
         session = self.session()
         out = []
         for start in range(0, len(chips), self.batch_size):
@@ -561,6 +578,7 @@ class OnnxEmbedder:
             "threads": self.threads,
             "providers": self.providers,
             "batch_size": self.batch_size,
+            "jitter": self.jitter,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from faceatlas.faces.align import face_chips
 from faceatlas.faces.dlib_detect import DEFAULT_MAX_DETECT_PIXELS, DETECTOR_WINDOW, DlibDetector
 from faceatlas.faces.dlib_embed import DlibEmbedder
 from faceatlas.faces.dlib_onnx import OnnxEmbedder, onnx_model_path
-from faceatlas.faces.model import Detector, Embedder
+from faceatlas.faces.model import Detection, Embedder
 from faceatlas.faces.record import Face, normalise
 
 EMBEDDERS = ("onnx", "dlib")  # the same dlib ResNet; onnx is ~20x faster, identical to 1e-6
@@ -26,7 +26,7 @@ class ModelConfig:
     min_face: int = 40
     max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS
     embedder: str = "onnx"
-    jitter: int = 0
+    jitter: int = 0  # dlib's num_jitters: >= 2 averages that many jittered chips per face
     models_dir: Path | None = None
     threads: int = 1  # inference threads per worker process
 
@@ -41,8 +41,6 @@ class ModelConfig:
             raise ValueError(f"min_face must be at least 8 pixels, got {self.min_face}")
         if self.jitter < 0:
             raise ValueError(f"jitter must be >= 0, got {self.jitter}")
-        if self.jitter and self.embedder != "dlib":
-            raise ValueError("jitter is only available with the dlib embedder for now")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
 
@@ -59,7 +57,7 @@ class ModelConfig:
         )
         if self.embedder == "onnx":
             path = onnx_model_path(weights.weight_file(weights.RESNET, self.models_dir))
-            embedder: Embedder = OnnxEmbedder(path, threads=self.threads)
+            embedder: Embedder = OnnxEmbedder(path, threads=self.threads, jitter=self.jitter)
         else:
             embedder = DlibEmbedder(self.models_dir, self.jitter)
         return FacePipeline(detector, embedder)
@@ -68,7 +66,7 @@ class ModelConfig:
 class FacePipeline:
     """Runs a detector and an embedder; ``name`` identifies the embedding space in the catalog."""
 
-    def __init__(self, detector: Detector, embedder: Embedder) -> None:
+    def __init__(self, detector: DlibDetector, embedder: Embedder) -> None:
         self.detector = detector
         self.embedder = embedder
 
@@ -78,7 +76,16 @@ class FacePipeline:
 
     def analyze(self, rgb: np.ndarray) -> list[Face]:
         """Every face in ``rgb``, aligned and embedded."""
-        detections = self.detector.detect(rgb)
+        return self._embed(rgb, self.detector.detect(rgb))
+
+    def faces_at(
+        self, rgb: np.ndarray, boxes: list[tuple[float, float, float, float]]
+    ) -> list[Face]:
+        """Faces at known ``boxes`` (left, top, right, bottom) of ``rgb``: landmarks placed in
+        each box, then aligned and embedded as usual; nothing is searched. Scores are 0."""
+        return self._embed(rgb, self.detector.locate(rgb, boxes))
+
+    def _embed(self, rgb: np.ndarray, detections: list[Detection]) -> list[Face]:
         if not detections:
             return []
         raw = self.embedder.embed(face_chips(rgb, detections))
