@@ -57,23 +57,25 @@ def map_figure(
             )
         )
 
-    sizes = {p.row.rank: p.row.size for p in content.people}
-    for rank in top:
-        label = label_of[int(face_ids[ranks == rank][0])]
-        add(ranks == rank, f"{label} ({sizes[rank]})", PALETTE[(rank - 1) % len(PALETTE)])
+    # drawn bottom to top: unknown faces, other people, then the largest people last (on top);
+    # the legend lists them in reverse, largest person first
+    if (ranks == 0).any():
+        add(ranks == 0, f"unknown (people under {content.min_faces} faces)", UNKNOWN_COLOUR)
     others = (ranks > 0) & ~np.isin(ranks, top)
     if others.any():
         colours = [PALETTE[(r - 1) % len(PALETTE)] for r in ranks[others].tolist()]
         add(others, "other people", colours)
-    if (ranks == 0).any():
-        add(ranks == 0, f"unknown (people under {content.min_faces} faces)", UNKNOWN_COLOUR)
+    sizes = {p.row.rank: p.row.size for p in content.people}
+    for rank in reversed(top):
+        label = label_of[int(face_ids[ranks == rank][0])]
+        add(ranks == rank, f"{label} ({sizes[rank]})", PALETTE[(rank - 1) % len(PALETTE)])
     figure.update_layout(
         template="plotly_white",
         height=640,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         dragmode="pan",
         hovermode="closest",
-        legend={"itemsizing": "constant"},
+        legend={"itemsizing": "constant", "traceorder": "reversed"},
         xaxis={"visible": False},
         yaxis={"visible": False},
         meta={"faces": projection.total, "points": len(face_ids), "method": projection.method},
