@@ -16,7 +16,7 @@ from faceatlas.people.cluster import cluster_vectors
 from faceatlas.people.infomap_graph import Infomap
 from faceatlas.people.leader import Leader
 from faceatlas.people.methods import METHODS, make_clusterer
-from faceatlas.people.rank_order import RankOrder
+from faceatlas.people.rank_order import RankOrder, _distance, _position
 from faceatlas.people.threshold import auto_threshold, cannot_link_pairs
 from tests.conftest import faceatlas, lfw_people, link_tree
 
@@ -113,7 +113,7 @@ def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
-@pytest.mark.parametrize("batches", [1, 4, 10_000])
+@pytest.mark.parametrize("batches", [2, 4, 10_000])
 def test_chinese_whispers_finds_separate_groups_however_batched(batches):
     sizes = [30, 12, 5, 1, 1, 7]
     X = blobs(sizes)
@@ -158,13 +158,23 @@ def test_leader_prunes_people_who_are_rarely_hit():
     assert len(set(kept.labels_[:50].tolist() + kept.labels_[100:].tolist())) == 1
 
 
+def test_rank_order_distance_by_hand():
+    # neighbour lists (k=2), the face itself first
+    lists = np.array([[0, 1, 2], [1, 0, 3], [2, 0, 1], [3, 1, 2]])
+    a, b = np.array([0, 0, 1, 3]), np.array([1, 2, 3, 1])
+    # D(1, 3): 1's list up to 3 is 1, 0, 3 and 0 is missing from 3's list
+    assert _distance(lists, a, b, 2).tolist() == [0, 0, 1, 0]
+    assert _position(lists, a, b, 2).tolist() == [1, 2, 2, 1]
+    assert _position(lists, np.array([3]), np.array([0]), 2).tolist() == [2]  # absent: k
+
+
 def test_rank_order_links_shared_neighbourhoods_only():
     sizes = [10, 10]
     X = blobs(sizes, spread=0.05, seed=6)
     labels = RankOrder(threshold=1.0, rank_threshold=1.6, k=5).fit(X).labels_
     assert same_partition(labels, truth_of(sizes))
-    # a tiny rank threshold links nothing
-    assert len(set(RankOrder(threshold=1.0, rank_threshold=1e-6, k=5).fit(X).labels_)) == 20
+    # the absolute cut still applies: nothing is that close
+    assert len(set(RankOrder(threshold=0.001, k=5).fit(X).labels_)) == 20
 
 
 def test_cannot_link_pairs_are_faces_sharing_a_photo():

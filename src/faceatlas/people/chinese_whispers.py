@@ -29,7 +29,8 @@ class ChineseWhispers:
     iterations : int
         Maximum passes; stops early when no label changes.
     batches : int
-        Slices of the random order updated together (1 = fully synchronous).
+        Slices of the random order, each updated at once (at least 2: fully synchronous
+        updates oscillate; the number of faces = classic one-by-one Chinese whispers).
     seed : int
         Seed of the visiting order, for reproducible results.
 
@@ -71,7 +72,7 @@ class ChineseWhispers:
         """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
         check_range("threshold", self.threshold, 0, 2, low_open=True)
         check_range("iterations", self.iterations, 1, 10_000)
-        check_range("batches", self.batches, 1, 1_000_000)
+        check_range("batches", self.batches, 2, 1e12)
         check_range("k", self.k, 1, 10_000)
         X = check_unit(X)
         graph = graph_for(X, graph, self.k)

@@ -5,7 +5,7 @@ two different people shorter than the cut, and the number of such edges grows wi
 of faces N: each face has N - 1 chances to sit close to a stranger. So the cut is set where the
 expected number of stranger neighbours closer than it stays a fixed small number per face:
 
-    cut = mu - sigma * z(rate / N)
+    cut = mu - sigma * z(rate / max(N, MIN_FACES))
 
 where ``mu, sigma`` describe the distance between two different people's faces *in this
 collection*, z is the standard normal quantile and ``rate`` is a per-method constant of the
@@ -37,16 +37,20 @@ PRIOR_MU = 0.575
 PRIOR_SIGMA = 0.061
 PRIOR_PAIRS = 2000  # weight of the prior, in pairs
 RANDOM_PAIRS = 200_000  # random pairs drawn to measure the collection's impostor distances
-# Stranger edges per face each method tolerates, calibrated on LFW (docs/clustering.md)
+# Stranger edges per face each method tolerates, calibrated once on LFW (docs/clustering.md):
+# rate = N * P(impostor distance < best cut) at LFW's best cut for the method.
 RATE = {
-    "chinese-whispers": 0.05,
-    "infomap": 0.05,
-    "leader": 0.05,
-    "rank-order": 0.05,
-    "dbscan": 0.05,
-    "hdbscan": 0.05,
-    "agglomerative": 0.05,
+    "infomap": 0.25,
+    "chinese-whispers": 0.2,
+    "rank-order": 0.1,
+    "dbscan": 0.02,
+    "hdbscan": 0.02,
+    "leader": 5.0,
+    "agglomerative": 10.0,
 }
+# Below this many faces the best cut on LFW stops moving (a broad optimum), so smaller
+# collections use the cut for this many.
+MIN_FACES = 3000
 MAX_CONFLICTS = 0.01  # share of cannot-link pairs a clustering may put in one person
 STEP = 0.01  # how far the cut drops per failed check
 MAX_STEPS = 5
@@ -160,7 +164,7 @@ def auto_threshold(
     """
     if method not in RATE:
         raise ValueError(f"--threshold auto is not defined for {method}; give a number")
-    n = max(len(X), 2)
+    n = max(len(X), MIN_FACES)
     model = impostor_model(X, groups, seed)
     rate = RATE[method]
     base = max(LOWEST, model.quantile(min(rate / n, 0.5)))
