@@ -11,8 +11,9 @@ queries are 1,000 more faces drawn the same way, not indexed). Ground truth is e
 For each index: recall@1 and recall@10; the reference look-alike service's metrics (how many of
 the true 10 nearest are found, the position of the true nearest in the returned 10 and how often
 it is there at all, nDCG@10); queries per second on one core (all queries in one call, one
-thread) and single-query latency; build time (2 threads) and size. "faceatlas" is the shipped
-``FaceIndex``: HNSW over 8-bit codes, 4 x k candidates re-ranked with the exact vectors.
+thread, best of 3 passes) and single-query latency; build time (2 threads) and size.
+"faceatlas" is the shipped ``FaceIndex``: HNSW over 8-bit codes, 4 x k candidates re-ranked
+with the exact vectors.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from faceatlas.outputs.search import FaceIndex, IndexParams, build_hnsw
 K = 10
 BUILD_THREADS = 2
 EFS = (64, 128, 256)  # search beam widths tried on each graph
+REPEATS = 3  # timed passes over all queries; the fastest counts
+LATENCY_QUERIES = 200
 
 
 @dataclass
@@ -178,11 +181,14 @@ def measure(built: Built, queries: np.ndarray, truth: np.ndarray) -> dict:
     faiss.omp_set_num_threads(1)
     try:
         built.search(queries[:50], K)  # warm up
-        started = time.perf_counter()
-        found = built.search(queries, K)
-        qps = len(queries) / (time.perf_counter() - started)
+        best = float("inf")
+        for _ in range(REPEATS):  # the machine is shared: keep the best of a few passes
+            started = time.perf_counter()
+            found = built.search(queries, K)
+            best = min(best, time.perf_counter() - started)
+        qps = len(queries) / best
         latencies = []
-        for row in queries[:200]:
+        for row in queries[:LATENCY_QUERIES]:
             started = time.perf_counter()
             built.search(row[None], K)
             latencies.append(time.perf_counter() - started)

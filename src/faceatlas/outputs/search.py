@@ -191,7 +191,6 @@ class FaceIndex:
         self.graph = graph
         self.status = status
         self.vectors = np.ascontiguousarray(matrix.vectors, dtype=np.float32)
-        self._row_of = {int(f): i for i, f in enumerate(matrix.face_ids)}
         self._flat: faiss.Index | None = None
         if graph is None:
             self._flat = faiss.IndexFlatIP(self.vectors.shape[1])
@@ -243,13 +242,19 @@ class FaceIndex:
 
     def vector(self, face_id: int) -> np.ndarray:
         """The stored unit embedding of ``face_id``."""
-        row = self._row_of.get(int(face_id))
+        row = self._row(face_id)
         if row is None:
             raise SearchError(f"no face {face_id} of model {self.model!r} in the catalog")
         return self.vectors[row]
 
     def __contains__(self, face_id: object) -> bool:
-        return isinstance(face_id, int | np.integer) and int(face_id) in self._row_of
+        return isinstance(face_id, int | np.integer) and self._row(face_id) is not None
+
+    def _row(self, face_id: int) -> int | None:
+        """Row of ``face_id`` (face ids are sorted: catalog order), or None."""
+        ids = self.matrix.face_ids
+        row = int(np.searchsorted(ids, int(face_id)))
+        return row if row < len(ids) and ids[row] == int(face_id) else None
 
     def search(
         self, queries: np.ndarray, k: int = 10, exclude: Sequence[int | None] | None = None
