@@ -28,4 +28,4 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-from faceatlas.cli import audit, cluster, core, evaluate, index, report, search  # noqa: E402,F401,I001
+from faceatlas.cli import audit, cluster, core, evaluate, index, report, search, verify  # noqa: E402,F401

@@ -10,6 +10,8 @@ from faceatlas.cli import main
 from faceatlas.cli.cluster import threshold_option
 from faceatlas.cli.index import (
     detector_option,
+    embedder_option,
+    jitter_option,
     min_face_option,
     quiet_option,
     report_index,
@@ -72,6 +74,8 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
 @workers_option
 @detector_option
 @min_face_option
+@embedder_option
+@jitter_option
 @threshold_option
 @mode_option
 @min_faces_option
@@ -83,6 +87,8 @@ def run(
     workers: int,
     detector: str,
     min_face: int,
+    embedder: str,
+    jitter: int,
     threshold: float,
     mode: str,
     min_faces: int,
@@ -98,7 +104,8 @@ def run(
       faceatlas run ~/Pictures people/
     """
     out.mkdir(parents=True, exist_ok=True)
-    config = IndexConfig(model=ModelConfig(detector=detector, min_face=min_face), workers=workers)
+    model = ModelConfig(detector=detector, min_face=min_face, embedder=embedder, jitter=jitter)
+    config = IndexConfig(model=model, workers=workers)
     with open_catalog(out / RUN_CATALOG) as catalog:
         summary = index_paths(
             catalog, photos, config, exclude=[out], show_progress=not quiet and stderr_is_terminal()
