@@ -106,7 +106,7 @@ def test_every_csv_has_its_header_and_findings(audited):
     _, many = read_csv(out / "many_faces.csv")
     two = next(r for r in many if r["path"] == str(dataset / TWO_FACES))
     assert int(two["faces"]) == 2
-    assert two["rule"] == "most like the folder's other images"
+    assert two["rule"] == "most like the folder's single-face images"
     assert float(two["support"]) > float(two["runner_up"])
     left, top, right, bottom = map(int, two["chosen_box"].split(","))
     # the labeled face of a deep-funneled LFW image is the one in the middle of the 250 px frame

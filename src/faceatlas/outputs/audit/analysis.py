@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
+from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -30,6 +31,7 @@ MARGIN_SHARE = 0.4  # auto mislabel margin, as a share of the same-vs-different 
 DUPLICATE_DISTANCE = 0.12  # embeddings this close are the same photo (resized, re-encoded)
 NEIGHBOURS = 30  # kNN depth for "best other folder" and the label vote
 VOTERS = 10  # nearest neighbours that vote on an image's label
+EXIF_ORIENTATION = 0x0112
 SAMPLE_PAIRS = 20_000  # random cross-folder pairs that estimate the "different people" level
 
 
@@ -282,7 +284,14 @@ def _digest_codes(digests: list[str]) -> np.ndarray:
 def _choose_faces(
     faces: DatasetFaces, folder: np.ndarray, digest: np.ndarray
 ) -> tuple[np.ndarray, list[ManyFaces]]:
-    """The labeled face of each image: its only face, or the one most like its folder's others."""
+    """The labeled face of each image: its only face, or the one most like its folder's others.
+
+    The folder is represented by the faces of its other single-face images (faces of group
+    photos would let background people vouch for each other); only when it has none do all faces
+    of its other images count. A folder with no other face gives no evidence: then the face
+    nearest the image centre relative to its size wins, as labeled datasets are crops around
+    their subject.
+    """
     n = len(folder)
     chosen = np.full(n, -1, dtype=np.int64)
     many: list[ManyFaces] = []
@@ -299,18 +308,25 @@ def _choose_faces(
     for i in multi:
         candidates = faces.faces_of[i]
         others = [j for j in members[int(folder[i])] if digest[j] != digest[i]]
-        other_faces = [f for j in others for f in faces.faces_of[j]]
-        if other_faces:
-            sims = faces.vectors[candidates] @ faces.vectors[other_faces].T
+        reference = [faces.faces_of[j][0] for j in others if len(faces.faces_of[j]) == 1]
+        rule = "most like the folder's single-face images"
+        if not reference:
+            reference = [f for j in others for f in faces.faces_of[j]]
+            rule = "most like the faces of the folder's other images"
+        if reference:
+            sims = faces.vectors[candidates] @ faces.vectors[reference].T
             support = sims.max(axis=1)
             order = np.argsort(-support, kind="stable")
             best, second = float(support[order[0]]), float(support[order[1]])
-            rule = "most like the folder's other images"
         else:
-            areas = [_area(faces.rows[f].box) for f in candidates]
-            order = np.argsort(-np.asarray(areas), kind="stable")
             best = second = float("nan")
-            rule = "largest face (no other image of this folder has a face)"
+            try:
+                order = np.argsort(_off_centre(faces.rows, candidates), kind="stable")
+                rule = "most central face (no other image of this folder has a face)"
+            except OSError:  # the file went away since indexing: its size is unknown
+                areas = [-_area(faces.rows[f].box) for f in candidates]
+                order = np.argsort(areas, kind="stable")
+                rule = "largest face (no other face in the folder; image unreadable now)"
         chosen[i] = candidates[int(order[0])]
         many.append(ManyFaces(i, len(candidates), int(chosen[i]), best, second, rule))
     return chosen, many
@@ -318,6 +334,27 @@ def _choose_faces(
 
 def _area(box: tuple[int, int, int, int]) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _off_centre(rows: list[FaceRow], candidates: list[int]) -> np.ndarray:
+    """Distance of each face's centre from the image centre, in units of the face's side."""
+    width, height = _image_size(rows[candidates[0]].image_path)
+    result = []
+    for f in candidates:
+        left, top, right, bottom = rows[f].box
+        side = max(1, right - left, bottom - top)
+        dx, dy = (left + right) / 2 - width / 2, (top + bottom) / 2 - height / 2
+        result.append(math.hypot(dx, dy) / side)
+    return np.asarray(result)
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    """(width, height) after EXIF rotation, from the file header (no pixel decoding)."""
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+            width, height = height, width
+    return width, height
 
 
 @dataclass(slots=True)
