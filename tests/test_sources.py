@@ -62,16 +62,18 @@ def test_archives_and_lists_are_indexed_with_stable_keys_and_readable_again(tmp_
     with tarfile.open(tmp_path / "b.tar.gz", "w:gz") as tf:
         for path in images[2:]:
             tf.add(path, f"{path.parent.name}/{path.name}")
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 this is not really a zip archive")
     photos = link_tree(images[:1], tmp_path / "listed")
     (tmp_path / "list.txt").write_text(
         f"# photos\n{photos / images[0].parent.name / images[0].name}\nlisted/missing.jpg\n"
     )
     (tmp_path / "list.csv").write_text(f"name,path\nx,{images[3]}\n")
     db = tmp_path / "c.db"
-    args = [tmp_path / "a.zip", tmp_path / "b.tar.gz", "--list", tmp_path / "list.txt",
+    args = [tmp_path / "a.zip", tmp_path / "b.tar.gz", tmp_path / "broken.zip",
+            "--list", tmp_path / "list.txt",
             "--list", tmp_path / "list.csv", "--segment-from-folder", "--db", db, "-q"]
     first = faceatlas("index", *args, "--workers", "2")
-    assert "indexed 7 new images" in first.stdout and "1 errors" in first.stdout
+    assert "indexed 8 new images" in first.stdout and "2 errors" in first.stdout
     with sqlite3.connect(db) as conn:
         stored = {p: (s, seg, src) for p, s, seg, src in conn.execute(
             "SELECT path, status, segment, source FROM images")}
@@ -83,8 +85,9 @@ def test_archives_and_lists_are_indexed_with_stable_keys_and_readable_again(tmp_
         assert read_source(key, source) == original.read_bytes()
     assert stored[str(tmp_path / "listed" / "missing.jpg")][0] == "error"
     assert stored[str(images[3])][0] == "ok"
+    assert stored[str(tmp_path / "broken.zip")][0] == "error"
     again = faceatlas("index", *args)
-    assert "indexed 0 new images (7 already done)" in again.stdout
+    assert "indexed 0 new images (8 already done)" in again.stdout
 
 
 def test_segment_from_folder_and_largest_face_only(tmp_path):

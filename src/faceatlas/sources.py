@@ -21,7 +21,7 @@ import tarfile
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +52,8 @@ IMAGE_SUFFIXES = frozenset(
         ".avif",
     ]
 )
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,19 +120,6 @@ def is_archive(path: str | Path) -> bool:
     return name.endswith(ARCHIVE_SUFFIXES)
 
 
-def iter_sources(
-    paths: Iterable[str | Path],
-    exclude: Iterable[str | Path] = (),
-    segment_from_folder: bool = False,
-) -> Iterator[ImageFile]:
-    """Like ``iter_image_files``, but archives given explicitly yield their image members."""
-    for root in paths:
-        if os.path.isfile(root) and is_archive(root):
-            yield from iter_archive(root, segment_from_folder)
-        else:
-            yield from iter_image_files([root], exclude, segment_from_folder)
-
-
 # -- lists of paths ---------------------------------------------------------------------------
 
 
@@ -160,49 +149,66 @@ def iter_listed_images(list_file: str | Path) -> Iterator[ImageFile]:
 
 # -- archives ---------------------------------------------------------------------------------
 
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-
 
 def iter_archive(archive: str | Path, segment_from_folder: bool = False) -> Iterator[ImageFile]:
     """Image members of a .zip or .tar archive (by suffix, in archive order), with their bytes.
 
     Tar files are streamed (compressed ones too), so an archive is read once from start to end.
+    An archive that cannot be opened or read to its end is recorded as one failed image (key:
+    the archive's path), after the members read before the damage.
     """
     archive = os.path.abspath(archive)
-    kind = "zip" if archive.lower().endswith(".zip") else "tar"
-    if kind == "zip":
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                if info.is_dir() or not _is_image_name(info.filename):
-                    continue
-                mtime = int(time.mktime((*info.date_time, 0, 0, -1))) * 1_000_000_000
-                yield _member(
-                    archive,
-                    kind,
-                    info.filename,
-                    info.file_size,
-                    mtime,
-                    lambda info=info: zf.read(info),
-                    segment_from_folder,
-                )
-    else:
-        with tarfile.open(archive, "r|*") as tf:
-            for member in tf:
-                if not member.isfile() or not _is_image_name(member.name):
-                    continue
-                yield _member(
-                    archive,
-                    kind,
-                    member.name,
-                    member.size,
-                    int(member.mtime) * 1_000_000_000,
-                    lambda member=member: tf.extractfile(member).read(),
-                    segment_from_folder,
-                )
+    try:
+        if archive.lower().endswith(".zip"):
+            yield from _zip_members(archive, segment_from_folder)
+        else:
+            yield from _tar_members(archive, segment_from_folder)
+    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
+        found = _stat(archive)
+        yield ImageFile(archive, found.size, found.mtime_ns, error=f"unreadable archive: {err}")
+
+
+def _zip_members(archive: str, segment_from_folder: bool) -> Iterator[ImageFile]:
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or not _is_image_name(info.filename):
+                continue
+            mtime = int(time.mktime((*info.date_time, 0, 0, -1))) * 1_000_000_000
+            yield _member(
+                archive,
+                "zip",
+                info.filename,
+                info.file_size,
+                mtime,
+                lambda info=info: zf.read(info),
+                segment_from_folder,
+            )
+
+
+def _tar_members(archive: str, segment_from_folder: bool) -> Iterator[ImageFile]:
+    with tarfile.open(archive, "r|*") as tf:
+        for member in tf:
+            if not member.isfile() or not _is_image_name(member.name):
+                continue
+            yield _member(
+                archive,
+                "tar",
+                member.name,
+                member.size,
+                int(member.mtime) * 1_000_000_000,
+                lambda member=member: tf.extractfile(member).read(),
+                segment_from_folder,
+            )
 
 
 def _member(
-    archive: str, kind: str, name: str, size: int, mtime_ns: int, read, segment_from_folder: bool
+    archive: str,
+    kind: str,
+    name: str,
+    size: int,
+    mtime_ns: int,
+    read: Callable[[], bytes],
+    segment_from_folder: bool,
 ) -> ImageFile:
     segment = name.split("/", 1)[0] if segment_from_folder and "/" in name else None
     source = json.dumps({kind: archive, "member": name})
