@@ -188,6 +188,7 @@ def scale_run(n: int, seed: int = 0) -> dict:
         "n": len(X),
         "seconds_total": round(seconds, 2),
         "seconds": result.summary()["seconds"],
+        "cpu_seconds": result.summary()["cpu_seconds"],
         "peak_rss_mb": round(peak / 1024),
         "rss_growth_mb": round((peak - before) / 1024),
         "n_by_n_float32_would_be_mb": round(len(X) ** 2 * 4 / 2**20),
