@@ -7,6 +7,9 @@ import sqlite3
 
 import pytest
 
+from faceatlas.catalog import Catalog
+from faceatlas.index import IndexConfig, Inputs, index_inputs
+from faceatlas.sources import TsvSpec
 from tests.conftest import faceatlas, lfw_people
 
 pytest.importorskip("ray.data", reason="the ray extra is not installed")
@@ -34,8 +37,11 @@ def test_ray_engine_gives_the_same_faces_as_the_local_engine(tmp_path):
     (tmp_path / "photos").mkdir()
     plain = tmp_path / "photos" / images[0].name
     plain.write_bytes(images[0].read_bytes())  # a plain file too: read by a Ray task
+    with Catalog(tmp_path / "local.db") as catalog:  # the reference, in-process
+        spec = TsvSpec(segment_column=0)
+        inputs = Inputs(paths=(tmp_path / "photos",), tsv=(tsv,), tsv_spec=spec)
+        index_inputs(catalog, inputs, IndexConfig(workers=2))
     args = ["--tsv", tsv, "--segment-column", "0", tmp_path / "photos", "--workers", "2", "-q"]
-    faceatlas("index", *args, "--db", tmp_path / "local.db")
     result = faceatlas("index", *args, "--db", tmp_path / "ray.db", "--engine", "ray")
     assert f"indexed {len(rows) + 1} new images" in result.stdout
     local, ray = _catalog(tmp_path / "local.db"), _catalog(tmp_path / "ray.db")
