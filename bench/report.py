@@ -71,6 +71,7 @@ def main() -> None:
         started = time.monotonic()
         clustered = cluster_catalog(catalog)
         results["cluster_seconds"] = round(time.monotonic() - started, 2)
+        results["clustering"] = {"method": clustered.method, **catalog.clustering()["params"]}
         results["faces"] = clustered.faces
         results["images"] = catalog.stats()["images"]
         config = ReportConfig(map_method=args.map, labels="folder", workers=args.workers)

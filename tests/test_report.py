@@ -253,9 +253,10 @@ def test_report_renders_in_chromium_with_one_point_per_face(report, tmp_path):
             traces = page.evaluate("document.getElementById('map')._fullData.map(t => t.x.length)")
             drawn = page.locator("#map .scatterlayer .point").count()
             bars = page.locator("#sizes .bars .point").count()
-            # hover the first point: the panel shows that face's thumbnail
+            # hover a face of the largest person (drawn last, on top): the panel shows it
             page.locator("#faces-map").scroll_into_view_if_needed()
-            box = page.locator("#map .scatterlayer .point").first.bounding_box()
+            box = page.locator("#map .scatterlayer .trace").last.locator(".point").first
+            box = box.bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.wait_for_function(
                 "document.getElementById('hover-thumb').complete"
@@ -271,5 +272,5 @@ def test_report_renders_in_chromium_with_one_point_per_face(report, tmp_path):
     assert problems == []
     assert sum(traces) == faces == drawn == 71
     assert bars > 0 and sheets > 0
-    assert hovered == 112 and "person_" in caption and ".jp" in caption
+    assert hovered == 112 and caption.startswith("person_0001 \u2014 ") and ".jp" in caption
     assert screenshot.stat().st_size > 10_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -115,20 +116,34 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _clustering(clustering: dict) -> str:
+    """Method, threshold and scalar parameters in a sentence; everything in a details block."""
+    params = clustering["params"]
+    threshold = params.get("threshold")
+    shown = "n/a" if threshold is None else f"{threshold:.4g}"
+    if isinstance(params.get("auto"), dict):
+        shown += " (chosen automatically)"
+    scalars = ", ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in sorted(params.items())
+        if k != "threshold" and not isinstance(v, dict | list)
+    )
+    return (
+        f"<p>Grouped by <b>{escape(clustering['method'])}</b>, threshold <b>{escape(shown)}</b>"
+        f"{escape(', ' + scalars) if scalars else ''}, at {escape(str(clustering['created_at']))}."
+        "</p><details><summary>All clustering parameters</summary>"
+        f"<pre>{escape(json.dumps(params, indent=2, sort_keys=True))}</pre></details>"
+    )
+
+
 def _overview(content: Content) -> str:
     stats = content.stats
     clustering = content.clustering
-    if clustering is None:
-        how = "<p>No people yet: run <code>faceatlas cluster</code> first.</p>"
-    else:
-        params = clustering["params"]
-        details = ", ".join(f"{k} {v}" for k, v in sorted(params.items()) if k != "threshold")
-        how = (
-            f"<p>Grouped by <b>{escape(clustering['method'])}</b>, threshold "
-            f"<b>{escape(str(params.get('threshold', 'n/a')))}</b>"
-            f"{escape(', ' + details) if details else ''}, "
-            f"at {escape(str(clustering['created_at']))}.</p>"
-        )
+    how = (
+        "<p>No people yet: run <code>faceatlas cluster</code> first.</p>"
+        if clustering is None
+        else _clustering(clustering)
+    )
     errors = ""
     if content.errors:
         rows = "".join(
