@@ -4,6 +4,7 @@ in a real browser (Debian chromium, headless, driven by Playwright, offline)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -21,7 +22,8 @@ from faceatlas.evaluate import evaluate_catalog, load_labels
 from faceatlas.outputs.report import ReportConfig, ReportError, write_report
 from faceatlas.outputs.report.content import gather
 from faceatlas.outputs.thumbs import thumbnail_path
-from tests.conftest import faceatlas
+from faceatlas.people.cluster import cluster_catalog
+from tests.conftest import faceatlas, lfw_people
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -274,3 +276,39 @@ def test_report_renders_in_chromium_with_one_point_per_face(report, tmp_path):
     assert bars > 0 and sheets > 0
     assert hovered == 112 and caption.startswith("person_0001 \u2014 ") and ".jp" in caption
     assert screenshot.stat().st_size > 10_000
+
+
+def test_photos_inside_a_tsv_get_no_broken_links(tmp_path):
+    """Images indexed from TSV rows have no file of their own: the report must not link one."""
+    photos = lfw_people(min_images=2, max_people=2, per_person=2)
+    rows = [f"img{i}\t".encode() + base64.b64encode(p.read_bytes()) for i, p in enumerate(photos)]
+    tsv = tmp_path / "rows.tsv"
+    tsv.write_bytes(b"id\timage\n" + b"\n".join(rows) + b"\n")
+    db = tmp_path / "rows.db"
+    faceatlas(
+        "index",
+        "--tsv",
+        tsv,
+        "--header",
+        "--image-column",
+        "image",
+        "--key-column",
+        "id",
+        "--db",
+        db,
+        "--workers",
+        "1",
+        "-q",
+    )
+    with Catalog(db) as catalog:
+        cluster_catalog(catalog)
+        summary = write_report(catalog, tmp_path / "r")
+    assert summary.faces >= 4
+    parser = Links()
+    parser.feed((tmp_path / "r" / "index.html").read_text(encoding="utf-8"))
+    for url in (u for u in parser.urls if not u.startswith("#")):
+        assert (tmp_path / "r" / unquote(url)).is_file(), f"broken link: {url}"
+    figures = (tmp_path / "r" / "data.js").read_text()
+    figures = json.loads(figures.removeprefix("window.FACEATLAS_FIGURES = ").rstrip(";\n"))
+    points = [point for trace in figures["map"]["data"] for point in trace["customdata"]]
+    assert len(points) == summary.faces and all(point[1] == "" for point in points)

@@ -115,11 +115,7 @@ def write_report(
     wanted = _faces_to_show(content, projection, labels, config)
     thumb_url, unreadable = _thumbnails(content, wanted, out, config)
     lap("thumbnails")
-    root = os.path.abspath(out)
-    photo_url = {
-        f: _url(os.path.relpath(os.path.abspath(row.image_path), root))
-        for f, row in content.faces.items()
-    }
+    photo_url = _photo_urls(catalog, content, out)
     figures = {
         "map": map_figure(content, projection, thumb_url, photo_url),
         "sizes": sizes_figure(content.person_sizes),
@@ -196,6 +192,19 @@ def _thumbnails(
         if p is not None
     }
     return urls, len(face_ids) - len(urls)
+
+
+def _photo_urls(catalog: Catalog, content: Content, out: Path) -> dict[int, str]:
+    """face id -> relative URL of its photo; no entry for images inside a container (a TSV row,
+    an archive member), which have no file of their own to link to."""
+    root = os.path.abspath(out)
+    paths = {row.image_path for row in content.faces.values()}
+    contained = {p for p, (_, source) in catalog.image_sources(paths).items() if source}
+    return {
+        f: _url(os.path.relpath(os.path.abspath(row.image_path), root))
+        for f, row in content.faces.items()
+        if row.image_path not in contained
+    }
 
 
 def _url(relative: str) -> str:

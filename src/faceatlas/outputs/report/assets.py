@@ -63,7 +63,8 @@ JS = """\
     caption.textContent = d[2] + " \\u2014 " + d[3];
   });
   map.on("plotly_click", function (event) {
-    window.open(event.points[0].customdata[1], "_blank");
+    var photo = event.points[0].customdata[1];
+    if (photo) { window.open(photo, "_blank"); }
   });
 })();
 """

@@ -26,7 +26,8 @@ def map_figure(
     photo_url: Mapping[int, str],
 ) -> go.Figure:
     """Every projected face as a point coloured by person; ``customdata`` of each point is
-    (thumbnail URL, photo URL, person, file name) for the page's hover panel."""
+    (thumbnail URL, photo URL, person, file name) for the page's hover panel; a URL is empty
+    when there is no file to show."""
     face_ids = content.face_ids[projection.rows]
     rank_of = {int(f): p.row.rank for p in content.people for f in p.face_ids}
     label_of = content.person_of()
@@ -47,7 +48,7 @@ def map_figure(
                 customdata=[
                     [
                         thumb_url.get(f, ""),
-                        photo_url[f],
+                        photo_url.get(f, ""),
                         label_of.get(f, "unknown"),
                         os.path.basename(content.faces[f].image_path),
                     ]

@@ -46,8 +46,14 @@ class Page:
             else '<span class="missing">unreadable</span>'
         )
         caption = "" if distance is None else f"<span>{distance:.2f}</span>"
+        photo = self.photo_url.get(face_id)
+        if photo is None:  # inside a container: no file to open
+            return (
+                f'<span class="face" title="{escape(title)}" data-face="{face_id}">'
+                f"{picture}{caption}</span>"
+            )
         return (
-            f'<a class="face" href="{escape(self.photo_url[face_id])}" title="{escape(title)}" '
+            f'<a class="face" href="{escape(photo)}" title="{escape(title)}" '
             f'data-face="{face_id}">{picture}{caption}</a>'
         )
 
