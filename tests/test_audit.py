@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from faceatlas.catalog import Catalog
+from faceatlas.catalog.store import FaceRow
 from faceatlas.cli import main
-from faceatlas.outputs.audit import analysis
+from faceatlas.outputs.audit import Dataset, analysis, run_audit
+from faceatlas.outputs.audit.dataset import DatasetFaces
 from faceatlas.outputs.audit.write import COLUMNS
 from tests.conftest import data, faceatlas, lfw_people, link_tree
 
@@ -132,11 +135,15 @@ def test_quarantine_moves_flagged_images_and_undo_restores_them(audited, tmp_pat
     shutil.copytree(source, dataset, symlinks=True)
     before = sorted(p.relative_to(dataset) for p in dataset.rglob("*.jpg"))
     quarantine = tmp_path / "quarantine"
+    with Catalog(db) as catalog:
+        indexed_before = catalog.stats()["images"]
     result = faceatlas(
         "audit", dataset, "--out", tmp_path / "out", "--db", db, "-q",
         "--apply", "quarantine", quarantine,
     )
     assert "faceatlas unquarantine" in result.stdout
+    with Catalog(db) as catalog:  # links resolve to the photos indexed before: only the copy is new
+        assert catalog.stats()["images"] == indexed_before + 1
     moved = {p.name for p in quarantine.rglob("*.jpg")}
     assert set(MOVED) | {Path(COPY).name} <= moved
     for name, wrong in MOVED.items():
@@ -204,3 +211,42 @@ def test_blocked_range_search_equals_brute_force(monkeypatch):
     assert all(S[i, j] > analysis.similarity_of(0.6) - 1e-5 for i, j, _ in cross)
     assert [s for *_, s in cross] == sorted((s for *_, s in cross), reverse=True)
     assert all(S[i, j] > analysis.similarity_of(0.3) - 1e-5 for i, j, _ in dups)
+
+
+def toy_audit(layout: dict[str, list[str]], config: analysis.AuditConfig) -> tuple[list, list]:
+    """Audit unit vectors of made-up people: ``layout`` maps folder -> members named
+    ``<person><n>``; each person is a random direction, each photo a small step away from it."""
+    rng = np.random.default_rng(1)
+    people = sorted({name.rstrip("0123456789") for names in layout.values() for name in names})
+    centre = {p: rng.normal(size=16) for p in people}
+    paths, folders, vectors = [], [], []
+    for folder, names in layout.items():
+        for name in names:
+            paths.append(f"/toy/{folder}/{name}.jpg")
+            folders.append(folder)
+            vectors.append(centre[name.rstrip("0123456789")] + 0.15 * rng.normal(size=16))
+    X = np.asarray(vectors, np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    rows = [
+        FaceRow(i, i, p, (0, 0, 1, 1), np.zeros((5, 2), np.float32), 1.0, None, None)
+        for i, p in enumerate(paths)
+    ]
+    faces = DatasetFaces(rows, X, [[i] for i in range(len(X))], ["ok"] * len(X), [""] * len(X))
+    dataset = Dataset(Path("/toy"), paths, paths, folders)
+    result = run_audit(dataset, faces, [str(i) for i in range(len(X))], config)
+    return [Path(paths[m.item]).stem for m in result.mislabeled], result.mislabeled
+
+
+def test_only_the_misfiled_photo_is_blamed_not_its_twin():
+    config = analysis.AuditConfig(threshold=0.5, margin=0.1)
+    # a2 was misfiled among x's photos; a1 is left alone in its folder
+    names, found = toy_audit(
+        {"a": ["a1"], "x": ["x1", "x2", "x3", "a2"], "b": ["b1", "b2", "b3"]}, config
+    )
+    assert names == ["a2"] and found[0].suggested == "a"
+    # a1 now shares its folder with an intruder c1: still only a2 is blamed for a1's sake, since
+    # a2 is no member of x's majority and cannot speak for x
+    names, _ = toy_audit(
+        {"a": ["a1", "c1"], "x": ["x1", "x2", "x3", "a2"], "c": ["c2", "c3", "c4"]}, config
+    )
+    assert "a1" not in names and "a2" in names
