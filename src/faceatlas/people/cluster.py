@@ -60,7 +60,7 @@ def cluster_vectors(
     if method == "kmeans":
         return run(0.0), None, None
     if threshold == AUTO:
-        choice = auto_threshold(vectors, groups, method, cluster=run, seed=seed)
+        choice = auto_threshold(vectors, groups, method, cluster=run, graph=graph, seed=seed)
         return run(choice.threshold), choice.threshold, choice.as_dict()
     if isinstance(threshold, str):
         raise ValueError(f"threshold must be a number or 'auto', got {threshold!r}")
@@ -80,14 +80,18 @@ def cluster_catalog(
 ) -> ClusterSummary:
     """Group every face in ``catalog`` into people and store the result (replacing the last).
 
-    Graph methods reuse the kNN graph cached beside the catalog file (``<db>.knn-<k>.npz``)
-    while the faces are unchanged, so trying another method or threshold is cheap.
+    Graph methods (and ``--threshold auto``) reuse the kNN graph cached beside the catalog
+    file (``<db>.knn-<k>.npz``) while the faces are unchanged, so trying another method or
+    threshold is cheap.
     """
     started = time.monotonic()
     clusterer = make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)
     matrix = catalog.face_matrix()
     graph = None
-    if len(matrix) and getattr(clusterer, "uses_graph", False):
+    wants_graph = getattr(clusterer, "uses_graph", False) or (
+        threshold == AUTO and method != "kmeans"
+    )
+    if len(matrix) and wants_graph:
         graph = cached_knn_graph(catalog.path, matrix.face_ids, matrix.vectors, k=k, method=knn)
     labels, used, auto = cluster_vectors(
         matrix.vectors,

@@ -1,27 +1,31 @@
 """``--threshold auto``: choose the cut from the faces themselves, without labels.
 
-See docs/clustering.md for the derivation. In short, a wrong merge starts with one edge between
-two different people shorter than the cut, and the number of such edges grows with the number
-of faces N: each face has N - 1 chances to sit close to a stranger. So the cut is set where the
-expected number of stranger neighbours closer than it stays a fixed small number per face:
+See docs/clustering.md for the derivation and the measurements. In short: every link of the
+kNN graph shorter than the cut is either two photos of one person or two strangers who look
+alike, and the clustering can only be as good as that mix. The number of stranger links
+shorter than ``t`` is predicted from a model of stranger distances,
 
-    cut = mu - sigma * z(rate / max(N, MIN_FACES))
+    strangers(t) = N (N - 1) / 2 * Phi((t - mu) / sigma)
 
-where ``mu, sigma`` describe the distance between two different people's faces *in this
-collection*, z is the standard normal quantile and ``rate`` is a per-method constant of the
-model's calibration (how many stranger edges per face the method tolerates; measured once on
-LFW). ``mu`` and ``sigma`` come from two free sources:
+while the number of all links shorter than ``t`` is counted in the kNN graph. The cut is the
+largest ``t`` at which the predicted share of strangers, ``strangers(t) / links(t)``, stays
+within a per-method constant ``SHARE`` (the model's calibration, measured once on LFW). The
+rule adapts to the collection: many photos per person (a family archive) give many genuine
+links and allow a higher cut; many people seen once (LFW) give few and force a lower one; more
+faces mean more strangers and a lower cut.
+
+``mu`` and ``sigma`` (stranger distances) come from two free sources:
 
 - random pairs of faces, almost all of them two different people: a robust fit to their upper
   half (median, and the distance from median to upper quartile) ignores the minority of pairs
   that are the same person;
 - cannot-link pairs, faces found in the same photo, certainly two different people.
 
-Each is blended with the model's prior (dlib ResNet impostor distances on LFW) in proportion to
-its number of pairs, so a collection of ten photos falls back on the prior and a large one
-speaks for itself. Cannot-link pairs are then used once more, as a check: if the clustering at
-the chosen cut puts two faces of one photo into one person more often than ``MAX_CONFLICTS``
-of the time, the cut is lowered step by step until it does not.
+Each is blended with the model's prior (dlib ResNet stranger distances on LFW) in proportion to
+its number of pairs, so a collection of ten photos falls back on the prior. Cannot-link pairs
+are then used once more, as a check: if the clustering at the chosen cut puts two faces of one
+photo into one person more often than ``MAX_CONFLICTS`` of the time, the cut is lowered step by
+step until it does not.
 """
 
 from __future__ import annotations
@@ -32,29 +36,31 @@ from statistics import NormalDist
 
 import numpy as np
 
+from faceatlas.graph import KnnGraph, knn_graph
+
 # dlib ResNet (unit vectors): distances between different people on LFW (13,233 faces)
 PRIOR_MU = 0.575
 PRIOR_SIGMA = 0.061
 PRIOR_PAIRS = 2000  # weight of the prior, in pairs
 RANDOM_PAIRS = 200_000  # random pairs drawn to measure the collection's impostor distances
-# Stranger edges per face each method tolerates, calibrated once on LFW (docs/clustering.md):
-# rate = N * P(impostor distance < best cut) at LFW's best cut for the method.
-RATE = {
-    "infomap": 0.25,
-    "chinese-whispers": 0.2,
-    "rank-order": 0.1,
-    "dbscan": 0.02,
-    "hdbscan": 0.02,
-    "leader": 5.0,
-    "agglomerative": 10.0,
+# Largest predicted share of strangers among graph links below the cut, per method, calibrated
+# once on LFW (docs/clustering.md). Leader and agglomerative cut a different distance (to a
+# representative, between group averages), hence their larger values.
+SHARE = {
+    "infomap": 0.015,
+    "chinese-whispers": 0.015,
+    "rank-order": 0.012,
+    "dbscan": 0.004,
+    "hdbscan": 0.004,
+    "leader": 0.4,
+    "agglomerative": 0.7,
 }
-# Below this many faces the best cut on LFW stops moving (a broad optimum), so smaller
-# collections use the cut for this many.
-MIN_FACES = 3000
+GRID = np.round(np.arange(0.20, 0.60, 0.0025), 4)  # candidate cuts
+HIGHEST = 0.5
 MAX_CONFLICTS = 0.01  # share of cannot-link pairs a clustering may put in one person
 STEP = 0.01  # how far the cut drops per failed check
 MAX_STEPS = 5
-LOWEST = 0.15
+LOWEST = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,7 @@ class ThresholdChoice:
     threshold: float
     base: float
     faces: int
-    rate: float
+    share: float
     mu: float
     sigma: float
     random_pairs: int
@@ -150,24 +156,47 @@ def impostor_model(X: np.ndarray, groups: np.ndarray | None = None, seed: int = 
     return ImpostorModel(mu, sigma, n_random, n_cl)
 
 
+def stranger_share(
+    graph: KnnGraph, model: ImpostorModel, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cuts, predicted share of stranger links among the graph's links shorter than each)."""
+    n = len(graph)
+    _, _, dist = graph.edges(float(GRID[-1]), groups)
+    links = np.searchsorted(np.sort(dist), GRID).astype(np.float64)
+    z = (GRID - model.mu) / model.sigma
+    cdf = np.array([NormalDist().cdf(v) for v in z])
+    strangers = n * (n - 1) / 2 * cdf
+    share = strangers / np.maximum(links, 1.0)
+    # while less than half a stranger link is expected, a small count of links is just noise
+    share[strangers < 0.5] = 0.0
+    return GRID, share
+
+
 def auto_threshold(
     X: np.ndarray,
     groups: np.ndarray | None = None,
     method: str = "chinese-whispers",
     cluster: Callable[[float], np.ndarray] | None = None,
+    graph: KnnGraph | None = None,
     seed: int = 0,
 ) -> ThresholdChoice:
     """The cut for ``method`` on unit embeddings ``X`` (``groups``: each face's photo).
 
-    ``cluster(threshold) -> labels`` lets the cannot-link check run the method; without it
-    the base cut is returned unchecked.
+    ``graph`` is the kNN graph of ``X`` (built with k=30 when missing). ``cluster(threshold)
+    -> labels`` lets the cannot-link check run the method; without it the base cut is
+    returned unchecked.
     """
-    if method not in RATE:
+    if method not in SHARE:
         raise ValueError(f"--threshold auto is not defined for {method}; give a number")
-    n = max(len(X), MIN_FACES)
+    share = SHARE[method]
     model = impostor_model(X, groups, seed)
-    rate = RATE[method]
-    base = max(LOWEST, model.quantile(min(rate / n, 0.5)))
+    if graph is None:
+        graph = knn_graph(X, 30)
+    cuts, shares = stranger_share(graph, model, groups)
+    over = np.flatnonzero(shares > share)
+    first_over = over[0] if len(over) else len(cuts)
+    base = float(cuts[first_over - 1]) if first_over > 0 else LOWEST
+    base = min(max(base, LOWEST), HIGHEST)
     threshold, conflicts, steps = base, None, 0
     if cluster is not None and groups is not None:
         ci, cj = cannot_link_pairs(groups)
@@ -177,13 +206,13 @@ def auto_threshold(
             conflicts = float(together.mean())
             if conflicts <= MAX_CONFLICTS or steps == MAX_STEPS or threshold - STEP < LOWEST:
                 break
-            threshold -= STEP
+            threshold = round(threshold - STEP, 4)
             steps += 1
     return ThresholdChoice(
         threshold=float(threshold),
-        base=float(base),
+        base=base,
         faces=len(X),
-        rate=rate,
+        share=share,
         mu=model.mu,
         sigma=model.sigma,
         random_pairs=model.random_pairs,
