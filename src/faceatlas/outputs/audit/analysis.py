@@ -27,6 +27,8 @@ from faceatlas.outputs.audit.dataset import Dataset, DatasetFaces
 from faceatlas.people.methods import DEFAULT_THRESHOLD
 
 QUERY_BLOCK = 4096  # rows per range-search / per-folder block: bounds memory to BLOCK x N floats
+BLOCK_ELEMENTS = 1 << 24  # per-folder blocks: at most this many similarities at once
+LINKS_PER_FACE = 30  # per-folder cluster edges kept per face (its closest ones)
 MARGIN_SHARE = 0.4  # auto mislabel margin, as a share of the same-vs-different similarity gap
 DUPLICATE_DISTANCE = 0.12  # embeddings this close are the same photo (resized, re-encoded)
 NEIGHBOURS = 30  # kNN depth for "best other folder" and the label vote
@@ -250,10 +252,9 @@ def run_audit(
     outliers.sort(key=lambda o: (-o.score, o.item))
 
     duplicates = _exact_duplicates(digests)
-    same_file = {(d.a, d.b) for d in duplicates}
     for a, b, s in duplicate_pairs:
         a, b = sorted((int(items[a]), int(items[b])))
-        if (a, b) not in same_file:
+        if digest[a] != digest[b]:  # byte-identical files are listed once, as same_file
             duplicates.append(Pair(a, b, s, "same_face"))
     duplicates.sort(key=lambda p: (p.kind != "same_file", -p.similarity, p.a, p.b))
     lap("duplicates")
@@ -400,8 +401,10 @@ def _folder_stats(
             continue
         Xf, dig = X[rows], row_digest[rows]
         src, dst = [], []
-        for start in range(0, size, QUERY_BLOCK):
-            block = slice(start, min(size, start + QUERY_BLOCK))
+        step = max(1, min(QUERY_BLOCK, BLOCK_ELEMENTS // size))  # a block holds <= 16 M floats
+        links = min(LINKS_PER_FACE, size - 1)
+        for start in range(0, size, step):
+            block = slice(start, min(size, start + step))
             sims = Xf[block] @ Xf.T
             local = np.arange(block.start, block.stop)
             sims[local - start, local] = np.nan  # self
@@ -415,9 +418,11 @@ def _folder_stats(
             with np.errstate(all="ignore"):
                 med = np.nanmedian(np.where(any_valid[:, None], sims, 0.0), axis=1)
             median[rows[block]] = np.where(any_valid, med, np.nan)
-            a, b = np.nonzero(filled >= link_similarity)
-            src.append(a + start)
-            dst.append(b)
+            # cluster edges: each face's closest links only, so a huge folder stays O(size) edges
+            top = np.argpartition(-filled, links - 1, axis=1)[:, :links]
+            keep = np.take_along_axis(filled, top, axis=1) >= link_similarity
+            src.append(np.nonzero(keep)[0] + start)
+            dst.append(top[keep])
         src_all, dst_all = np.concatenate(src), np.concatenate(dst)
         graph = coo_matrix((np.ones(len(src_all)), (src_all, dst_all)), shape=(size, size))
         _, labels = connected_components(graph, directed=False)
