@@ -229,9 +229,10 @@ def main() -> None:
         report["lfw"] = full
         print(json.dumps({"lfw": full}, indent=2), flush=True)
 
-    known: set[str] = set()
-    if not args.skip_full:  # LFW's own findings, to tell them apart from missed precision
-        known = set(flagged_paths(args.out / "lfw" / "mislabeled.csv"))
+    known: set[str] = set()  # LFW's own findings (from this run or an earlier one), to tell
+    clean = args.out / "lfw" / "mislabeled.csv"  # them apart from real false alarms
+    if clean.is_file():
+        known = set(flagged_paths(clean))
     only = set(catalog.known_images()) if args.only_indexed else None
     people = people_folders(only)
     with tempfile.TemporaryDirectory(prefix="audit-noise-") as tmp:
@@ -256,7 +257,9 @@ def main() -> None:
         )
     report["noise"] = quality
     print(json.dumps({"noise": quality}, indent=2))
-    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (args.out / f"results-seed{args.seed}.json").write_text(
+        json.dumps(report, indent=2) + "\n", encoding="utf-8"
+    )
     catalog.close()
 
 
