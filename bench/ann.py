@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--catalog", type=Path, default=DEFAULT_LFW_CATALOG)
     parser.add_argument("--synthetic", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--methods", default="exact,faiss,faceatlas,hnswlib,annoy")
+    parser.add_argument("--methods", default="exact,faceatlas,hnswlib,faiss,annoy")
     parser.add_argument("--out", type=Path, help="Also write the rows as JSON here.")
     args = parser.parse_args()
     methods = args.methods.split(",")
