@@ -323,6 +323,10 @@ def iter_tsv_rows(path: str | Path, spec: TsvSpec) -> Iterator[TsvRow]:
             mm.close()
 
 
+RELEASE_EVERY = 64 << 20  # bytes of a scanned TSV kept mapped in before they are released
+_CAN_RELEASE = hasattr(mmap.mmap, "madvise") and hasattr(mmap, "MADV_DONTNEED")  # not Windows
+
+
 def _scan_rows(mm: mmap.mmap, view: memoryview, path: str, spec: TsvSpec) -> Iterator[TsvRow]:
     size = len(mm)
     find = mm.find
@@ -336,12 +340,17 @@ def _scan_rows(mm: mmap.mmap, view: memoryview, path: str, spec: TsvSpec) -> Ite
     columns: int | None = len(names) if names else None
     positions: tuple[int, int | None, int | None] | None = None
     row = -1
+    released = 0  # pages before this offset were handed back to the kernel
     while pos < size:
         row += 1
         end = find(b"\n", pos)
         if end < 0:
             end = size
         line_start, pos = pos, end + 1
+        if line_start - released >= RELEASE_EVERY and _CAN_RELEASE:  # keep resident set small
+            upto = line_start - line_start % mmap.PAGESIZE
+            mm.madvise(mmap.MADV_DONTNEED, released, upto - released)
+            released = upto
         if row < spec.start:
             continue
         if spec.end is not None and row >= spec.end:
