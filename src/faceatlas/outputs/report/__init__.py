@@ -115,16 +115,18 @@ def write_report(
     wanted = _faces_to_show(content, projection, labels, config)
     thumb_url, unreadable = _thumbnails(content, wanted, out, config)
     lap("thumbnails")
-    photo_url = _photo_urls(catalog, content, out)
+    photo_url = _photo_urls(catalog, content, wanted, out)
     figures = {
         "map": map_figure(content, projection, thumb_url, photo_url),
-        "sizes": sizes_figure(content.person_sizes),
+        "sizes": sizes_figure(content.person_sizes).to_dict(),
     }
     _write(out / "plotly.min.js", plotly.offline.get_plotlyjs())
     _write(
         out / "data.js",
         "window.FACEATLAS_FIGURES = {"
-        + ",".join(f"{json.dumps(k)}: {plotly.io.to_json(f)}" for k, f in figures.items())
+        + ",".join(
+            f"{json.dumps(k)}: {plotly.io.to_json(f, validate=False)}" for k, f in figures.items()
+        )
         + "};\n",
     )
     _write(out / "report.css", CSS)
@@ -194,17 +196,25 @@ def _thumbnails(
     return urls, len(face_ids) - len(urls)
 
 
-def _photo_urls(catalog: Catalog, content: Content, out: Path) -> dict[int, str]:
-    """face id -> relative URL of its photo; no entry for images inside a container (a TSV row,
-    an archive member), which have no file of their own to link to."""
+def _photo_urls(
+    catalog: Catalog, content: Content, face_ids: list[int], out: Path
+) -> dict[int, str]:
+    """face id -> relative URL of its photo, for ``face_ids``; no entry for images inside a
+    container (a TSV row, an archive member), which have no file of their own to link to."""
     root = os.path.abspath(out)
-    paths = {row.image_path for row in content.faces.values()}
+    paths = {content.faces[f].image_path for f in face_ids}
     contained = {p for p, (_, source) in catalog.image_sources(paths).items() if source}
-    return {
-        f: _url(os.path.relpath(os.path.abspath(row.image_path), root))
-        for f, row in content.faces.items()
-        if row.image_path not in contained
-    }
+    folder_url: dict[str, str] = {}  # relpath is slow: once per folder, not once per face
+    urls = {}
+    for face_id in face_ids:
+        path = content.faces[face_id].image_path
+        if path in contained:
+            continue
+        folder, name = os.path.split(os.path.abspath(path))
+        if folder not in folder_url:
+            folder_url[folder] = _url(os.path.relpath(folder, root))
+        urls[face_id] = f"{folder_url[folder]}/{quote(name)}"
+    return urls
 
 
 def _url(relative: str) -> str:

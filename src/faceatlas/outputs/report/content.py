@@ -101,17 +101,19 @@ def typical_order(
     if len(labels) == 0 or labels.max() < 0:
         return []
     count = int(labels.max()) + 1
-    kept = labels >= 0
+    rows = np.flatnonzero(labels >= 0)
+    rows = rows[np.argsort(labels[rows], kind="stable")]  # grouped by label
+    bounds = np.searchsorted(labels[rows], np.arange(count + 1))
+    filled = bounds[:-1] < bounds[1:]
     sums = np.zeros((count, vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels[kept], vectors[kept])
+    grouped = np.asarray(vectors[rows], dtype=np.float64)
+    sums[filled] = np.add.reduceat(grouped, bounds[:-1][filled], axis=0)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     centroids = sums / np.where(norms > 0, norms, 1.0)
-    distances = np.full(len(labels), np.inf)
-    distances[kept] = np.linalg.norm(vectors[kept] - centroids[labels[kept]], axis=1)
-    order = np.lexsort((face_ids, distances, labels))  # by label, then distance, then id
-    order = order[kept[order]]
-    bounds = np.searchsorted(labels[order], np.arange(count + 1))
-    return [(face_ids[order[a:b]], distances[order[a:b]]) for a, b in pairwise(bounds)]
+    distances = np.linalg.norm(grouped - centroids[labels[rows]], axis=1)
+    order = np.lexsort((face_ids[rows], distances, labels[rows]))  # label, distance, id
+    rows, distances = rows[order], distances[order]
+    return [(face_ids[rows[a:b]], distances[a:b]) for a, b in pairwise(bounds)]
 
 
 def shown_faces(person: Person, limit: int) -> tuple[np.ndarray, np.ndarray, int]:
