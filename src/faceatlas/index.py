@@ -100,12 +100,15 @@ class IndexSummary:
 
 
 def pending_images(
-    catalog: Catalog, paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()
+    catalog: Catalog,
+    paths: Iterable[str | Path],
+    exclude: Iterable[str | Path] = (),
+    segment_from_folder: bool = False,
 ) -> tuple[list[ImageFile], int]:
     """(images not yet in the catalog or changed since, number already done)."""
     known = catalog.known_images()
     todo, skipped = [], 0
-    for item in iter_image_files(paths, exclude):
+    for item in iter_image_files(paths, exclude, segment_from_folder):
         if known.get(item.path) == (item.size, item.mtime_ns):
             skipped += 1
         else:
@@ -159,7 +162,7 @@ def index_inputs(
     todo: list[ImageFile] = []
     skipped = 0
     if files:  # folders: one listing, so the progress bar knows the total
-        todo, skipped = _pending_files(catalog, files, inputs)
+        todo, skipped = pending_images(catalog, files, inputs.exclude, inputs.segment_from_folder)
     summary = IndexSummary(found=len(todo) + skipped, skipped=skipped)
     streamed = itertools.chain(
         (item for path in archives for item in iter_archive(path, inputs.segment_from_folder)),
@@ -174,21 +177,6 @@ def index_inputs(
     _run(catalog, items, config, summary, total, show_progress)
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _pending_files(
-    catalog: Catalog, files: list[str | Path], inputs: Inputs
-) -> tuple[list[ImageFile], int]:
-    if not inputs.segment_from_folder:
-        return pending_images(catalog, files, inputs.exclude)
-    known = catalog.known_images()
-    todo, skipped = [], 0
-    for item in iter_image_files(files, inputs.exclude, segment_from_folder=True):
-        if known.get(item.path) == (item.size, item.mtime_ns):
-            skipped += 1
-        else:
-            todo.append(item)
-    return todo, skipped
 
 
 def _pending_stream(
