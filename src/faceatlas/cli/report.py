@@ -8,7 +8,7 @@ import click
 
 from faceatlas.cli import main
 from faceatlas.cli.options import db_option, fail_on, open_catalog
-from faceatlas.outputs.report import ReportConfig, ReportError, write_report
+from faceatlas.outputs.report.content import ReportError
 from faceatlas.outputs.report.projection import DEFAULT_LIMITS, MAP_METHODS
 
 
@@ -93,6 +93,8 @@ def report(
       faceatlas report report/ --db photos.db --max-people 50 --map umap
       faceatlas report lfw-report/ --db lfw.db --labels folder
     """
+    from faceatlas.outputs.report.writer import ReportConfig, write_report  # lazy: plotly
+
     config = ReportConfig(
         max_people=max_people,
         faces_per_person=faces_per_person,
