@@ -17,6 +17,7 @@ import itertools
 import logging
 import os
 import pickle
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -88,6 +89,8 @@ def run_ray(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
+        # a small last wave has fewer blocks than actors: expected, not worth a warning
+        warnings.filterwarnings("ignore", message="The minimum number of concurrent actors")
         cpus = int(ray.cluster_resources().get("CPU", 1))
         actors = max(1, min(workers, cpus) if workers and address else cpus)
         log.info("ray: %d CPUs, %d face actors", cpus, actors)
