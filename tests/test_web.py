@@ -225,10 +225,11 @@ def test_browser_upload_shows_boxes_and_look_alikes(server, tmp_path):
 
             page.goto(server + "/people")
             page.wait_for_selector(".person-row .faces img", timeout=30_000)
-            page.wait_for_function(  # the first people's thumbnails are made and shown
-                "[...document.querySelectorAll('.person-row img')].slice(0, 12)"
+            page.wait_for_function(  # every thumbnail on screen is made and shown
+                "[...document.querySelectorAll('.person-row img')]"
+                ".filter(i => i.getBoundingClientRect().top < innerHeight)"
                 ".every(i => i.complete && i.naturalWidth > 0)",
-                timeout=30_000,
+                timeout=60_000,
             )
             assert page.locator(".person-row").count() >= 18
             page.screenshot(path=str(tmp_path / "people.png"))
