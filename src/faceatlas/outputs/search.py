@@ -59,7 +59,7 @@ class IndexParams:
     flat_below: int = 10_000
     m: int = 32
     ef_construction: int = 80
-    ef_search: int = 64
+    ef_search: int = 128
     storage: str = "SQ8"
     rerank: int = 4
 
