@@ -42,6 +42,7 @@ class FaceRow:
     score: float
     person_id: int | None
     person: str | None  # folder name: the person's name, or person_0001 by rank
+    image_source: str | None = None  # container locator (TSV row, archive member), if any
 
 
 @dataclass(slots=True)
@@ -301,7 +302,8 @@ class Catalog:
         """Stored faces (all, or the given ids) with image path and person, by face id."""
         sql = (
             "SELECT f.id, f.image_id, i.path, f.left, f.top, f.right, f.bottom, f.landmarks,"
-            " f.score, p.id, p.rank, p.name FROM faces f JOIN images i ON i.id = f.image_id"
+            " f.score, p.id, p.rank, p.name, i.source FROM faces f"
+            " JOIN images i ON i.id = f.image_id"
             " LEFT JOIN assignments a ON a.face_id = f.id"
             " LEFT JOIN people p ON p.id = a.person_id"
         )
@@ -320,6 +322,7 @@ class Catalog:
                 face_id=r[0], image_id=r[1], image_path=r[2], box=(r[3], r[4], r[5], r[6]),
                 landmarks=np.frombuffer(r[7], dtype=np.float32).reshape(-1, 2), score=r[8],
                 person_id=r[9], person=None if r[10] is None else (r[11] or f"person_{r[10]:04d}"),
+                image_source=r[12],
             )
             for r in rows
         ]

@@ -10,6 +10,7 @@ from PIL import Image
 
 from faceatlas.catalog.store import FaceRow
 from faceatlas.decode import DecodeError, load_rgb
+from faceatlas.sources import read_source
 
 DEFAULT_SIZE = 112
 MARGIN = 0.25  # extra context around the box, as a share of its side
@@ -36,8 +37,15 @@ def face_thumbnail(face: FaceRow, cache_dir: str | Path, size: int = DEFAULT_SIZ
 
 
 def face_crop(face: FaceRow, size: int = DEFAULT_SIZE) -> Image.Image:
-    """A square ``size`` x ``size`` crop around the face box, with a margin."""
-    rgb = load_rgb(face.image_path)
+    """A square ``size`` x ``size`` crop around the face box, with a margin.
+
+    Reads the image from its file, or from its TSV row or archive member.
+    """
+    try:
+        encoded = read_source(face.image_path, face.image_source)
+    except (OSError, ValueError) as err:
+        raise DecodeError(f"unreadable image: {err}") from err
+    rgb = load_rgb(encoded)
     left, top, right, bottom = face.box
     side = max(right - left, bottom - top) * (1 + 2 * MARGIN)
     cx, cy = (left + right) / 2, (top + bottom) / 2
