@@ -40,8 +40,8 @@ SWEEP = {
     "chinese-whispers": FINE,
     "dbscan": FINE,
     "rank-order": FINE,
+    "hdbscan": [round(0.20 + 0.01 * i, 2) for i in range(17)],  # 0.20 .. 0.36
     "leader": COARSE,
-    "hdbscan": COARSE,
     "agglomerative": COARSE,
 }
 

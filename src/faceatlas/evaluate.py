@@ -99,12 +99,14 @@ def singletons_for_noise(labels: np.ndarray) -> np.ndarray:
 
 def score_labels(truth: FaceLabels, face_ids: np.ndarray, predicted: np.ndarray) -> ClusterScores:
     """Scores of ``predicted`` (one label per entry of ``face_ids``) on the labelled faces."""
-    pos = np.searchsorted(face_ids, truth.face_ids)
-    pos = np.clip(pos, 0, len(face_ids) - 1)
-    found = face_ids[pos] == truth.face_ids
+    face_ids = np.asarray(face_ids)
+    by_id = np.argsort(face_ids, kind="stable")
+    pos = np.clip(np.searchsorted(face_ids[by_id], truth.face_ids), 0, len(face_ids) - 1)
+    rows = by_id[pos]
+    found = face_ids[rows] == truth.face_ids
     if not found.all():
         raise ValueError(f"{int((~found).sum())} labelled faces have no predicted label")
-    return cluster_scores(truth.identities, singletons_for_noise(predicted)[pos])
+    return cluster_scores(truth.identities, singletons_for_noise(predicted)[rows])
 
 
 def stored_people(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:

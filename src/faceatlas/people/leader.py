@@ -2,7 +2,8 @@
 
 Faces arrive in order. Each is compared with the representatives of the people found so far, in
 order of how often they were hit; it joins the first one closer than the threshold, else it
-starts a new person and becomes its representative. The representative is the first face
+starts a new person and becomes its representative (``join="nearest"`` joins the closest
+representative under the threshold instead). The representative is the first face
 (``representative="first"``) or a running mean ``(1 - tau) * old + tau * new`` kept at unit
 length (``"mean"``). People whose hit rate stays below ``prune_rate`` stop being candidates,
 and at most ``max_people`` representatives are kept, so memory stays bounded however long the
@@ -20,6 +21,7 @@ import numpy as np
 from faceatlas.people.base import check_range, check_unit
 
 REPRESENTATIVES = ("first", "mean")
+JOINS = ("frequent", "nearest")
 
 
 class Leader:
@@ -33,6 +35,9 @@ class Leader:
         Keep each person's first face, or a running mean of its faces.
     tau : float
         Weight of a new face in the running mean.
+    join : {"frequent", "nearest"}
+        Among representatives closer than the threshold, join the most hit one, or the
+        closest one.
     prune_rate : float
         People with fewer hits per face seen since they started than this (checked every
         ``prune_every`` faces, once they are ``prune_every`` faces old) stop being candidates.
@@ -66,6 +71,7 @@ class Leader:
         threshold: float = 0.4,
         representative: str = "first",
         tau: float = 0.1,
+        join: str = "frequent",
         prune_rate: float = 0.0,
         prune_every: int = 10_000,
         max_people: int | None = None,
@@ -74,6 +80,7 @@ class Leader:
         self.threshold = threshold
         self.representative = representative
         self.tau = tau
+        self.join = join
         self.prune_rate = prune_rate
         self.prune_every = prune_every
         self.max_people = max_people
@@ -88,6 +95,8 @@ class Leader:
         check_range("batch", self.batch, 1, 1e9)
         if self.max_people is not None:
             check_range("max_people", self.max_people, 1, 1e12)
+        if self.join not in JOINS:
+            raise ValueError(f"join must be one of {JOINS}, got {self.join!r}")
         if self.representative not in REPRESENTATIVES:
             raise ValueError(
                 f"representative must be one of {REPRESENTATIVES}, got {self.representative!r}"
@@ -108,7 +117,8 @@ class Leader:
             block = X[start : start + self.batch]
             sims = block @ reps[:active].T if active else np.zeros((len(block), 0), np.float32)
             # among representatives close enough, the most hit one (ties: the nearest)
-            score = np.where(sims > cut, hits[:active] * 4.0 + sims, -np.inf)
+            rank = hits[:active] * 4.0 if self.join == "frequent" else 0.0
+            score = np.where(sims > cut, rank + sims, -np.inf)
             best = score.argmax(axis=1) if active else np.zeros(len(block), np.int64)
             joined = np.isfinite(score[np.arange(len(block)), best]) if active else best < 0
             slots = np.where(joined, best, -1)

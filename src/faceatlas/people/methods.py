@@ -25,8 +25,8 @@ from faceatlas.people.leader import Leader
 from faceatlas.people.rank_order import RankOrder
 
 DEFAULT_METHOD = "infomap"
-# Fixed cut for dlib ResNet unit embeddings when --threshold is a number's default (see
-# docs/clustering.md); `--threshold auto` picks one from the data instead.
+# One fixed cut for callers that need a number without looking at the data (the audit's
+# per-folder view). Clustering itself defaults to `--threshold auto` (people/threshold.py).
 DEFAULT_THRESHOLD = 0.4
 DEFAULT_K = 30
 
