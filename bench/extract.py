@@ -1,0 +1,200 @@
+"""Face extraction speed and agreement: faceatlas against the ``face_recognition`` package.
+
+Usage::
+
+    .venv/bin/python bench/extract.py [--lfw-images 500] [--sets lfw,wild] [--min-face 40]
+
+Both pipelines see the same images in one run: (a) ``--lfw-images`` LFW images spread over the
+alphabet (every 26th file in name order) and (b) every photo in ``people-deepface`` and
+``group-photos`` at full size. For each set it prints images/s in one process (= per core) for
+``face_recognition`` 1.3 (``load_image_file``, ``face_locations`` = HOG at upsample 1,
+``face_encodings``) and for faceatlas (decode, HOG at the ``--min-face`` scale, 5 landmarks,
+chips, ONNX ResNet: the code a worker runs), the ratio, the faces each found, and whether the two
+agree on the faces both found (matched by box IoU >= 0.5; cosine of the embeddings). Then
+faceatlas once more as ``faceatlas index --workers 2`` would run it (spawned workers, catalog
+writes), and the embedder alone at batch sizes 1, 8, 32 and 128 against the compute floor.
+
+``face_recognition`` is a benchmark-only dependency: ``pip install --no-deps face_recognition``;
+its ``face_recognition_models`` import needs ``pkg_resources`` (``setuptools<81``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from common import DATA, LFW, require
+from embedder import BATCH_SIZES, FLOP_RATE_PER_CORE, conv_flops, load_chips, ms_per_face
+
+from faceatlas.catalog import Catalog
+from faceatlas.decode import DEFAULT_MAX_PIXELS
+from faceatlas.engines.task import analyze_image
+from faceatlas.faces.dlib_onnx import OnnxEmbedder, onnx_model_path
+from faceatlas.faces.pipeline import ModelConfig
+from faceatlas.index import IndexConfig, index_paths
+from faceatlas.sources import iter_image_files
+
+WILD = ("people-deepface", "group-photos")
+
+
+@dataclass(slots=True)
+class Run:
+    """One pipeline over one image set: seconds and, per image, boxes and unit embeddings."""
+
+    seconds: float = 0.0
+    boxes: list[np.ndarray] = field(default_factory=list)  # (n, 4) left, top, right, bottom
+    vectors: list[np.ndarray] = field(default_factory=list)  # (n, 128) unit rows
+
+    @property
+    def faces(self) -> int:
+        return sum(len(b) for b in self.boxes)
+
+
+def lfw_sample(count: int) -> list[Path]:
+    paths = sorted(require(LFW).glob("*/*.jpg"))
+    return paths[:: max(1, len(paths) // count)][:count]
+
+
+def wild_photos() -> list[Path]:
+    return [Path(item.path) for item in iter_image_files([require(DATA / d) for d in WILD])]
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, 128)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def run_face_recognition(paths: list[Path]) -> Run:
+    import face_recognition
+
+    run = Run()
+    start = time.perf_counter()
+    for path in paths:
+        image = face_recognition.load_image_file(str(path))
+        locations = face_recognition.face_locations(image)  # HOG, upsample 1: its default
+        encodings = face_recognition.face_encodings(image, locations)
+        boxes = [(left, top, right, bottom) for top, right, bottom, left in locations]
+        run.boxes.append(np.array(boxes).reshape(-1, 4))
+        run.vectors.append(unit(np.array(encodings)))
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def run_faceatlas(paths: list[Path], model: ModelConfig) -> Run:
+    pipeline = model.build()
+    items = list(iter_image_files(paths))
+    analyze_image(pipeline, items[0], DEFAULT_MAX_PIXELS)  # load the models outside the timing
+    run = Run()
+    start = time.perf_counter()
+    for item in items:
+        faces = analyze_image(pipeline, item, DEFAULT_MAX_PIXELS).faces or []
+        run.boxes.append(np.array([f.box for f in faces]).reshape(-1, 4))
+        run.vectors.append(unit(np.array([f.embedding for f in faces])))
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def run_index(paths: list[Path], model: ModelConfig, workers: int) -> float:
+    """Seconds for ``faceatlas index`` with ``workers`` processes into a fresh catalog."""
+    with tempfile.TemporaryDirectory() as tmp:
+        links = Path(tmp) / "images"
+        links.mkdir()
+        for i, path in enumerate(paths):  # one folder, so the catalog sees exactly these files
+            (links / f"{i:05d}{path.suffix}").symlink_to(path)
+        with Catalog(Path(tmp) / "bench.db") as catalog:
+            summary = index_paths(catalog, [links], IndexConfig(model=model, workers=workers))
+    return summary.seconds
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of boxes."""
+    left = np.maximum(a[:, None, 0], b[None, :, 0])
+    top = np.maximum(a[:, None, 1], b[None, :, 1])
+    right = np.minimum(a[:, None, 2], b[None, :, 2])
+    bottom = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+def agreement(theirs: Run, ours: Run) -> tuple[int, np.ndarray]:
+    """(faces both found, cosine of each matched pair), greedy matching by IoU >= 0.5."""
+    cosines = []
+    for boxes_a, vec_a, boxes_b, vec_b in zip(
+        theirs.boxes, theirs.vectors, ours.boxes, ours.vectors, strict=True
+    ):
+        if not len(boxes_a) or not len(boxes_b):
+            continue
+        overlap = iou(boxes_a.astype(float), boxes_b.astype(float))
+        while overlap.size and overlap.max() >= 0.5:
+            i, j = np.unravel_index(np.argmax(overlap), overlap.shape)
+            cosines.append(float(vec_a[i] @ vec_b[j]))
+            overlap[i, :] = overlap[:, j] = -1
+    return len(cosines), np.array(cosines)
+
+
+def compare(name: str, paths: list[Path], model: ModelConfig, workers: int) -> None:
+    print(f"\n== {name}: {len(paths)} images ==", flush=True)
+    theirs = run_face_recognition(paths)
+    ours = run_faceatlas(paths, model)
+    fr_rate, our_rate = len(paths) / theirs.seconds, len(paths) / ours.seconds
+    print(f"face_recognition 1.3, 1 process: {fr_rate:7.2f} images/s  {theirs.faces:5d} faces")
+    print(f"faceatlas,        1 process: {our_rate:7.2f} images/s  {ours.faces:5d} faces")
+    print(f"ratio per core: {our_rate / fr_rate:.2f}x")
+    matched, cosines = agreement(theirs, ours)
+    if matched:
+        print(
+            f"same faces: {matched} found by both; embedding cosine min {cosines.min():.5f}, "
+            f"median {np.median(cosines):.5f}, {np.mean(cosines >= 0.99):.1%} >= 0.99"
+        )
+    only_fr = sum(max(0, len(a) - len(b)) for a, b in zip(theirs.boxes, ours.boxes, strict=True))
+    print(f"images where face_recognition found more faces: {only_fr} extra faces")
+    if workers > 1:
+        seconds = run_index(paths, model, workers)
+        rate = len(paths) / seconds
+        print(
+            f"faceatlas index --workers {workers} (wall, incl. catalog): {rate:7.2f} images/s "
+            f"= {rate / workers:.2f} per core, {rate / fr_rate:.2f}x face_recognition's one core"
+        )
+
+
+def embedder_speed(faces: int) -> None:
+    chips, _ = load_chips(require(LFW), faces)
+    path = onnx_model_path()
+    flops = conv_flops(path)
+    floor = 1000 * flops / FLOP_RATE_PER_CORE
+    print(f"\n== embedder alone, 1 thread, {len(chips)} LFW chips ==")
+    for batch in BATCH_SIZES:
+        embedder = OnnxEmbedder(path, threads=1, batch_size=batch)
+        embedder.embed(chips[:batch])  # warm-up
+        ms = ms_per_face(embedder.embed, chips)
+        print(f"batch {batch:3d}: {ms:6.2f} ms/face ({ms / floor:.2f}x the {floor:.1f} ms floor)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfw-images", type=int, default=500)
+    parser.add_argument("--sets", default="lfw,wild", help="comma-separated: lfw, wild")
+    parser.add_argument("--min-face", type=int, default=40, help="faceatlas --min-face")
+    parser.add_argument("--workers", type=int, default=2, help="also time index --workers N")
+    parser.add_argument("--embedder-faces", type=int, default=128, help="0: skip")
+    args = parser.parse_args()
+
+    print(f"cores: {os.cpu_count()}, faceatlas --min-face {args.min_face}")
+    model = ModelConfig(min_face=args.min_face, threads=1)
+    sets = set(args.sets.split(","))
+    if "lfw" in sets:
+        compare("LFW sample (every 26th)", lfw_sample(args.lfw_images), model, args.workers)
+    if "wild" in sets:
+        compare("people-deepface + group-photos", wild_photos(), model, args.workers)
+    if args.embedder_faces:
+        embedder_speed(args.embedder_faces)
+
+
+if __name__ == "__main__":
+    main()
