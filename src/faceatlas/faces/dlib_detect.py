@@ -16,7 +16,7 @@ DETECTOR_WINDOW = {"hog": 80, "cnn": 40}
 # The image the detector searches is at most this big. 16 MP lets HOG search photos of up to 4 MP
 # at the full 2x that --min-face 40 asks for (face_recognition's default), so group photos keep
 # their small faces (a 2.5 MP cap lost 96 of 390 faces on people-deepface + group-photos); a
-# 24 MP photo is searched at 16 MP (findable faces from 49 px), and memory stays near 300 MB.
+# 24 MP photo is searched at 16 MP (findable faces from 49 px). See docs/model.md.
 DEFAULT_MAX_DETECT_PIXELS = 16_000_000
 
 
