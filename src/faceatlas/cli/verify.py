@@ -41,7 +41,8 @@ from faceatlas.index import IndexConfig
     "db_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Catalog to take the faces from (e.g. one made by `faceatlas index lfw/`); pair "
-    "images it lacks are indexed into it first. Default: a temporary catalog.",
+    "images it lacks are indexed into it first (the model options below apply only to those). "
+    "Default: a temporary catalog.",
 )
 @workers_option
 @detector_option
@@ -65,8 +66,9 @@ def eval_verification(
 
     For each fold, the distance threshold that is most accurate on the other nine folds is
     applied to this fold; prints the mean accuracy +- standard deviation over the ten folds.
-    Each image's face is the one nearest its centre; an image with no detected face is embedded
-    at the usual LFW face position (LFW images are aligned and centred).
+    Each image's face is the one nearest its centre. Where the detector finds no face, dlib's
+    CNN detector looks again, and failing that the face is taken at the usual LFW face position
+    (LFW images are aligned and centred).
 
     \b
     Examples:
@@ -106,7 +108,7 @@ def eval_verification(
     )
     click.echo(
         f"{report.pairs} pairs, {report.images} images ({report.indexed} indexed now, "
-        f"{len(report.fallback_images)} without a detected face, embedded at the usual LFW face "
-        f"position) in {report.seconds:.1f} s"
+        f"{len(report.fallback_images)} where the detector found no face: CNN retry) in "
+        f"{report.seconds:.1f} s"
     )
     click.echo(f"accuracy {100 * result.mean:.2f} % +- {100 * result.std:.2f} %")
