@@ -21,6 +21,8 @@ class KMeans:
     ----------
     n_clusters : int
         Number of people.
+    max_iter : int
+        Lloyd iterations at most (thousands of people make each one costly).
     seed : int
         Seed of the initial centres.
 
@@ -40,8 +42,9 @@ class KMeans:
 
     uses_graph = False
 
-    def __init__(self, n_clusters: int | None = None, seed: int = 0) -> None:
+    def __init__(self, n_clusters: int | None = None, max_iter: int = 50, seed: int = 0) -> None:
         self.n_clusters = n_clusters
+        self.max_iter = max_iter
         self.seed = seed
 
     def fit(self, X: np.ndarray, groups: np.ndarray | None = None, graph: object = None) -> KMeans:
@@ -54,6 +57,8 @@ class KMeans:
         from sklearn.cluster import MiniBatchKMeans
 
         cls = MiniBatchKMeans if len(X) > MINIBATCH_ABOVE else SkKMeans
-        model = cls(n_clusters=self.n_clusters, n_init=1, random_state=self.seed)
+        model = cls(
+            n_clusters=self.n_clusters, n_init=1, max_iter=self.max_iter, random_state=self.seed
+        )
         self.labels_ = model.fit(X).labels_.astype(np.int64)
         return self
