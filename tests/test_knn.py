@@ -1,4 +1,4 @@
-"""kNN graph: exact against brute force, HNSW and IVF recall, auto choice, cache beside the catalog."""
+"""kNN graph: exact vs brute force, HNSW and IVF recall, auto choice, cache beside the catalog."""
 
 from __future__ import annotations
 
