@@ -50,7 +50,9 @@ def rss_gb() -> float:
     return float("nan")
 
 
-def scale_run(stats: lfw_like.LfwStats, n: int, k: int, knn: str, methods: list[str]) -> dict:
+def scale_run(
+    stats: lfw_like.LfwStats, n: int, k: int, knn: str, methods: list[str], threshold: float | str
+) -> dict:
     started = time.monotonic()
     X, truth = lfw_like.sample(stats, n, seed=n)
     row: dict = {"faces": n, "identities": len(np.unique(truth))}
@@ -67,7 +69,7 @@ def scale_run(stats: lfw_like.LfwStats, n: int, k: int, knn: str, methods: list[
         if n > SCALING[method]:
             continue
         started = time.monotonic()
-        labels, used, _ = cluster_vectors(X, None, method=method, graph=graph)
+        labels, used, _ = cluster_vectors(X, None, method=method, graph=graph, threshold=threshold)
         seconds = time.monotonic() - started
         s = cluster_scores(truth, labels)
         row[method] = {
@@ -83,12 +85,12 @@ def scale_run(stats: lfw_like.LfwStats, n: int, k: int, knn: str, methods: list[
     return row
 
 
-def peer_run(stats: lfw_like.LfwStats, n: int) -> dict:
+def peer_run(stats: lfw_like.LfwStats, n: int, threshold: float | str) -> dict:
     import dlib
 
     X, truth = lfw_like.sample(stats, n, seed=n)
     started = time.monotonic()
-    labels, used, _ = cluster_vectors(X, None, method="chinese-whispers")
+    labels, used, _ = cluster_vectors(X, None, method="chinese-whispers", threshold=threshold)
     ours = time.monotonic() - started
     ours_f = cluster_scores(truth, labels).pairwise_f
     vectors = [dlib.vector(row.tolist()) for row in X.astype(np.float64)]
@@ -115,19 +117,21 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(SCALING))
     parser.add_argument("--neighbors", type=int, default=10, help="k of the kNN graph")
     parser.add_argument("--knn", default="auto", help="auto, exact, hnsw or ivf")
+    parser.add_argument("--threshold", default="auto", help="'auto' or a fixed cut")
     parser.add_argument("--catalog", type=Path, default=DEFAULT_LFW_CATALOG)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
     stats = lfw_like.load(require(args.catalog))
+    threshold = args.threshold if args.threshold == "auto" else float(args.threshold)
     methods = [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(SCALING)
     if unknown:
         sys.exit(f"not a scaling method: {sorted(unknown)}; choose from {sorted(SCALING)}")
     results = {"peers": [], "sizes": []}
     for n in [int(s) for s in args.peer_sizes.split(",") if s]:
-        results["peers"].append(peer_run(stats, n))
+        results["peers"].append(peer_run(stats, n, threshold))
     for n in [int(s) for s in args.sizes.split(",") if s]:
-        results["sizes"].append(scale_run(stats, n, args.neighbors, args.knn, methods))
+        results["sizes"].append(scale_run(stats, n, args.neighbors, args.knn, methods, threshold))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -8,7 +8,7 @@ shorter than ``t`` is predicted from a model of stranger distances,
     strangers(t) = N (N - 1) / 2 * Phi((t - mu) / sigma)
 
 while the number of all links shorter than ``t`` is counted in the kNN graph. The cut is the
-largest ``t`` at which the predicted share of strangers, ``strangers(t) / links(t)``, stays
+largest ``t`` at which the predicted share of strangers, ``strangers(t) / links(t)``, is
 within a per-method constant ``SHARE`` (the model's calibration, measured once on LFW). The
 rule adapts to the collection: many photos per person (a family archive) give many genuine
 links and allow a higher cut; many people seen once (LFW) give few and force a lower one; more
@@ -193,9 +193,8 @@ def auto_threshold(
     if graph is None:
         graph = knn_graph(X, 30)
     cuts, shares = stranger_share(graph, model, groups)
-    over = np.flatnonzero(shares > share)
-    first_over = over[0] if len(over) else len(cuts)
-    base = float(cuts[first_over - 1]) if first_over > 0 else LOWEST
+    within = np.flatnonzero(shares <= share)
+    base = float(cuts[within[-1]]) if len(within) else LOWEST
     base = min(max(base, LOWEST), HIGHEST)
     threshold, conflicts, steps = base, None, 0
     if cluster is not None and groups is not None:
