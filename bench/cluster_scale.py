@@ -3,6 +3,7 @@
 Usage::
 
     .venv/bin/python bench/cluster_scale.py [--sizes 100000,1000000] [--peer-sizes 10000,20000]
+    .venv/bin/python bench/cluster_scale.py --knn-compare 100000   # HNSW vs IVF only
 
 For each size: seconds for the kNN graph (auto: exact up to 100 k faces, HNSW above) and for
 each method that scales (at ``--threshold auto``), pairwise/BCubed F against the synthetic
@@ -110,6 +111,67 @@ def peer_run(stats: lfw_like.LfwStats, n: int, threshold: float | str) -> dict:
     return row
 
 
+def knn_compare(stats: lfw_like.LfwStats, n: int, k: int = 10, probes: int = 5000) -> list[dict]:
+    """Build and search time of HNSW and IVF on ``n`` faces, and their recall of near pairs."""
+    import faiss
+
+    X, _ = lfw_like.sample(stats, n, seed=1)
+    dim = X.shape[1]
+    queries = np.arange(0, n, max(1, n // probes))[:probes]
+    flat = faiss.IndexFlatIP(dim)
+    flat.add(X)
+    sims, ids = flat.search(X[queries], k + 1)
+    near = [set(ids[i][sims[i] > 1 - 0.3**2 / 2]) - {q} for i, q in enumerate(queries)]
+    total = max(1, sum(map(len, near)))
+    rows = []
+    for name, make, search_param in [
+        ("HNSW M32 efC64 efS96", lambda: _hnsw(dim, 32, 64), ("efSearch", 96)),
+        ("HNSW M16 efC40 efS32", lambda: _hnsw(dim, 16, 40), ("efSearch", 32)),
+        ("IVF nprobe16", lambda: _ivf(X, n // 256), ("nprobe", 16)),
+        ("IVF nprobe8", lambda: _ivf(X, n // 256), ("nprobe", 8)),
+    ]:
+        started = time.monotonic()
+        index = make()
+        index.add(X)
+        built = time.monotonic() - started
+        target = index.hnsw if search_param[0] == "efSearch" else index
+        setattr(target, *search_param)
+        started = time.monotonic()
+        _, found = index.search(X, k + 1)
+        searched = time.monotonic() - started
+        recall = sum(len(near[i] & set(found[q])) for i, q in enumerate(queries)) / total
+        rows.append(
+            {
+                "index": name,
+                "build_s": round(built, 1),
+                "search_s": round(searched, 1),
+                "recall_near": round(recall, 4),
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _hnsw(dim: int, m: int, ef_construction: int):
+    import faiss
+
+    index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    return index
+
+
+def _ivf(X: np.ndarray, cells: int):
+    import faiss
+
+    index = faiss.IndexIVFFlat(
+        faiss.IndexFlatIP(X.shape[1]), X.shape[1], cells, faiss.METRIC_INNER_PRODUCT
+    )
+    index.cp.niter = 10
+    rows = np.random.default_rng(0).choice(len(X), min(len(X), cells * 40), replace=False)
+    index.train(X[np.sort(rows)])
+    return index
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000")
@@ -120,9 +182,18 @@ def main() -> None:
     parser.add_argument("--threshold", default="auto", help="'auto' or a fixed cut")
     parser.add_argument("--catalog", type=Path, default=DEFAULT_LFW_CATALOG)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--knn-compare",
+        type=int,
+        metavar="N",
+        help="only compare HNSW and IVF build/search time and recall at N faces",
+    )
     args = parser.parse_args()
     stats = lfw_like.load(require(args.catalog))
     threshold = args.threshold if args.threshold == "auto" else float(args.threshold)
+    if args.knn_compare:
+        print(json.dumps(knn_compare(stats, args.knn_compare), indent=2))
+        return
     methods = [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(SCALING)
     if unknown:
