@@ -13,6 +13,8 @@ chips, ONNX ResNet: the code a worker runs), the ratio, the faces each found, an
 agree on the faces both found (matched by box IoU >= 0.5; cosine of the embeddings). Then
 faceatlas once more as ``faceatlas index --workers 2`` would run it (spawned workers, catalog
 writes), and the embedder alone at batch sizes 1, 8, 32 and 128 against the compute floor.
+``--detection-variants N`` instead times dlib's HOG alone in colour and grey, upsampled by dlib
+or Pillow or not at all (the table in docs/model.md).
 
 ``face_recognition`` is a benchmark-only dependency: ``pip install --no-deps face_recognition``;
 its ``face_recognition_models`` import needs ``pkg_resources`` (``setuptools<81``).
@@ -163,6 +165,38 @@ def compare(name: str, paths: list[Path], model: ModelConfig, workers: int) -> N
         )
 
 
+def detection_variants(name: str, paths: list[Path]) -> None:
+    """Faces and ms/image of dlib's HOG alone: colour or grey, dlib's or Pillow's 2x, or 1x."""
+    import dlib
+    from PIL import Image
+
+    from faceatlas.decode import load_rgb
+
+    detector = dlib.get_frontal_face_detector()
+
+    def twice(image: np.ndarray) -> np.ndarray:
+        size = (image.shape[1] * 2, image.shape[0] * 2)
+        return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+
+    variants = {
+        "dlib detector(rgb, 1) = face_recognition": lambda rgb, grey: detector(rgb, 1),
+        "dlib detector(grey, 1)": lambda rgb, grey: detector(grey, 1),
+        "Pillow 2x rgb (faceatlas --min-face 40)": lambda rgb, grey: detector(twice(rgb), 0),
+        "Pillow 2x grey": lambda rgb, grey: detector(twice(grey), 0),
+        "1x rgb (faceatlas --min-face 80)": lambda rgb, grey: detector(rgb, 0),
+        "1x grey": lambda rgb, grey: detector(grey, 0),
+    }
+    images = [load_rgb(path) for path in paths]
+    greys = [np.asarray(Image.fromarray(rgb).convert("L")) for rgb in images]
+    print(f"\n== HOG variants, {name}: {len(paths)} images, no size cap ==")
+    for label, detect in variants.items():
+        start, faces = time.perf_counter(), 0
+        for rgb, grey in zip(images, greys, strict=True):
+            faces += len(detect(rgb, grey))
+        ms = 1000 * (time.perf_counter() - start) / len(images)
+        print(f"{label:42s} {faces:5d} faces {ms:8.1f} ms/image", flush=True)
+
+
 def embedder_speed(faces: int) -> None:
     chips, _ = load_chips(require(LFW), faces)
     path = onnx_model_path()
@@ -183,11 +217,25 @@ def main() -> None:
     parser.add_argument("--min-face", type=int, default=40, help="faceatlas --min-face")
     parser.add_argument("--workers", type=int, default=2, help="also time index --workers N")
     parser.add_argument("--embedder-faces", type=int, default=128, help="0: skip")
+    parser.add_argument(
+        "--detection-variants",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time HOG variants (colour/grey, 2x/1x) on N LFW images and the wild photos",
+    )
     args = parser.parse_args()
 
     print(f"cores: {os.cpu_count()}, faceatlas --min-face {args.min_face}")
-    model = ModelConfig(min_face=args.min_face, threads=1)
     sets = set(args.sets.split(","))
+    if args.detection_variants:
+        if "lfw" in sets:
+            sample = lfw_sample(args.lfw_images)[: args.detection_variants]
+            detection_variants("LFW", sample)
+        if "wild" in sets:
+            detection_variants("people-deepface + group-photos", wild_photos())
+        return
+    model = ModelConfig(min_face=args.min_face, threads=1)
     if "lfw" in sets:
         compare("LFW sample (every 26th)", lfw_sample(args.lfw_images), model, args.workers)
     if "wild" in sets:
