@@ -92,7 +92,8 @@ def search(
 @db_option
 @click.option("--host", default=LOOPBACK, show_default=True,
               help="Address to listen on. Use 0.0.0.0 only to let other machines in.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="TCP port to listen on.")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20.0,
               show_default=True, help="Largest photo accepted by the upload page and API.")
 @detector_option
