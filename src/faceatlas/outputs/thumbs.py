@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from PIL import Image
@@ -30,7 +31,7 @@ def face_thumbnail(face: FaceRow, cache_dir: str | Path, size: int = DEFAULT_SIZ
         return path
     crop = face_crop(face, size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")  # no clashes
     crop.save(temporary, "JPEG", quality=85)
     os.replace(temporary, path)
     return path
