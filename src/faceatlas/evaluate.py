@@ -30,7 +30,7 @@ class FaceLabels:
         return len(self.face_ids)
 
 
-def _central_faces(catalog: Catalog) -> list[tuple[int, str]]:
+def central_faces(catalog: Catalog) -> list[tuple[int, str]]:
     """(face id, image path) of the face nearest the centre of each image, by face id."""
     rows = catalog.conn.execute(
         "SELECT f.id, i.path, i.width, i.height, f.left, f.top, f.right, f.bottom"
@@ -44,9 +44,12 @@ def _central_faces(catalog: Catalog) -> list[tuple[int, str]]:
     return sorted((face_id, path) for path, (_, face_id) in best.items())
 
 
+_central_faces = central_faces  # the earlier private name, still imported elsewhere
+
+
 def folder_labels(catalog: Catalog) -> FaceLabels:
     """Identity = name of the folder holding the photo, for each photo's central face."""
-    faces = _central_faces(catalog)
+    faces = central_faces(catalog)
     return FaceLabels(
         np.array([f for f, _ in faces], dtype=np.int64),
         np.array([Path(p).parent.name for _, p in faces], dtype=str),
@@ -73,7 +76,7 @@ def file_labels(catalog: Catalog, path: str | Path) -> FaceLabels:
         raise ValueError(f"{path}: no labels found")
     faces = [
         (f, by_path[str(Path(p).resolve())])
-        for f, p in _central_faces(catalog)
+        for f, p in central_faces(catalog)
         if str(Path(p).resolve()) in by_path
     ]
     return FaceLabels(
