@@ -88,7 +88,8 @@ threshold_option = click.option(
     type=click.Choice(KNN_METHODS),
     default="auto",
     show_default=True,
-    help="kNN search: exact, HNSW (approximate, for very many faces) or auto by size.",
+    help="kNN search: exact, ivf or hnsw (approximate, for very many faces); auto: exact "
+    "up to 50,000 faces, ivf above.",
 )
 @click.option(
     "--k",
