@@ -13,11 +13,11 @@ from faceatlas.faces.model import Detection
 
 # Smallest face side, in pixels of the image the detector sees, each detector finds reliably.
 DETECTOR_WINDOW = {"hog": 80, "cnn": 40}
-# The image the detector searches is at most this big. 16 MP lets HOG search photos of up to 4 MP
-# at the full 2x that --min-face 40 asks for (face_recognition's default), so group photos keep
-# their small faces (a 2.5 MP cap lost 96 of 390 faces on people-deepface + group-photos); a
-# 24 MP photo is searched at 16 MP (findable faces from 49 px). See docs/model.md.
-DEFAULT_MAX_DETECT_PIXELS = 16_000_000
+# The image the detector searches is at most this big: 8 MP is what a 2 MP photo becomes at the
+# default 2x (--min-face 40), so a 24 MP photo costs what a 2 MP one does, and HOG still finds
+# every face face_recognition finds in our group photos (389 of 390 on people-deepface +
+# group-photos; a 2.5 MP cap found 293, 16 MP the same 389 at 1.3x the time). See docs/model.md.
+DEFAULT_MAX_DETECT_PIXELS = 8_000_000
 
 
 def detection_scale(width: int, height: int, min_face: int, window: int, max_pixels: int) -> float:
