@@ -44,7 +44,6 @@ def central_faces(catalog: Catalog) -> list[tuple[int, str]]:
     return sorted((face_id, path) for path, (_, face_id) in best.items())
 
 
-_central_faces = central_faces  # the earlier private name, still imported elsewhere
 
 
 def folder_labels(catalog: Catalog) -> FaceLabels:
