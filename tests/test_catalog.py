@@ -85,3 +85,16 @@ def test_clustering_ranks_people_by_size(tmp_path):
         rows = {r.face_id: r.person for r in catalog.export_rows()}
         assert list(rows.values()) == ["person_0002", "person_0001", "person_0001",
                                        "person_0001", None]
+
+
+def test_path_order_is_the_same_whatever_order_results_were_stored_in(tmp_path):
+    results = [_result(f"/photos/{name}.jpg", 2, seed=i) for i, name in enumerate("cab")]
+    with Catalog(tmp_path / "one.db") as one, Catalog(tmp_path / "two.db") as two:
+        one.add_results(results)
+        two.add_results(results[::-1])  # as if the workers had finished the other way round
+        by_id = [c.face_matrix().vectors for c in (one, two)]
+        by_path = [c.face_matrix(order="path").vectors for c in (one, two)]
+        assert not np.array_equal(*by_id)
+        np.testing.assert_array_equal(*by_path)
+        with pytest.raises(ValueError, match="order"):
+            one.face_matrix(order="size")

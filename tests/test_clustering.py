@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from faceatlas.catalog import Catalog
-from faceatlas.catalog.store import FaceMatrix
 from faceatlas.cli import main
 from faceatlas.evaluate import folder_labels, score_labels
 from faceatlas.graph import cache_path, knn_graph
@@ -46,13 +45,10 @@ def lfw_small(tmp_path_factory):
     db = root / "lfw.db"
     faceatlas("index", photos, "--db", db, "--quiet")
     with Catalog(db) as catalog:
-        matrix = catalog.face_matrix()
+        # workers store photos in any order: path order gives order-dependent steps (leader,
+        # the random pairs of --threshold auto) the same input on every run
+        matrix = catalog.face_matrix(order="path")
         truth = folder_labels(catalog)
-        rows = catalog.faces()
-    # workers store photos in any order: put the faces in path order, so that order-dependent
-    # steps (leader, the random pairs of --threshold auto) see the same input on every run
-    order = np.array(sorted(range(len(rows)), key=lambda i: (rows[i].image_path, rows[i].box)))
-    matrix = FaceMatrix(matrix.face_ids[order], matrix.image_ids[order], matrix.vectors[order])
     return db, matrix, truth
 
 

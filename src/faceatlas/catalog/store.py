@@ -205,14 +205,19 @@ class Catalog:
                 found[path] = (segment, source)
         return found
 
-    def face_matrix(self, model: str | None = None) -> FaceMatrix:
-        """Every face's embedding as one matrix, ordered by face id (fast: one blob join)."""
-        query = "SELECT id, image_id, embedding FROM faces"
+    def face_matrix(self, model: str | None = None, order: str = "id") -> FaceMatrix:
+        """Every face's embedding as one matrix (fast: one blob join).
+
+        ``order="id"`` lists faces by face id, which follows the order workers finished in;
+        ``order="path"`` by image path and position in the photo, the same on every run, for
+        steps whose result depends on input order (clustering).
+        """
+        query = "SELECT f.id, f.image_id, f.embedding FROM faces f"
         args: tuple = ()
         if model is not None:
-            query += " WHERE model = ?"
+            query += " WHERE f.model = ?"
             args = (model,)
-        return _to_matrix(self.conn.execute(query + " ORDER BY id", args).fetchall())
+        return _to_matrix(self.conn.execute(query + _order_by(order), args).fetchall())
 
     def segments(self) -> list[str | None]:
         """Distinct segments of images with faces, sorted (None, no segment, last)."""
@@ -220,11 +225,11 @@ class Catalog:
         found = [row[0] for row in self.conn.execute(query)]
         return sorted(s for s in found if s is not None) + ([None] if None in found else [])
 
-    def segment_face_matrix(self, segment: str | None) -> FaceMatrix:
+    def segment_face_matrix(self, segment: str | None, order: str = "id") -> FaceMatrix:
         """Like ``face_matrix`` for the faces of one segment only (memory: that segment)."""
         rows = self.conn.execute(
-            "SELECT f.id, f.image_id, f.embedding FROM faces f JOIN images i ON i.id = f.image_id"
-            " WHERE i.segment IS ? ORDER BY f.id",
+            "SELECT f.id, f.image_id, f.embedding FROM faces f"
+            " WHERE f.image_id IN (SELECT id FROM images WHERE segment IS ?)" + _order_by(order),
             (segment,),
         ).fetchall()
         return _to_matrix(rows)
@@ -362,6 +367,18 @@ class Catalog:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return list(self.conn.execute(sql))
+
+
+def _order_by(order: str) -> str:
+    """ORDER BY clause for faces aliased ``f``: by id, or by image path and position."""
+    if order == "id":
+        return " ORDER BY f.id"
+    if order == "path":
+        return (
+            " ORDER BY (SELECT path FROM images WHERE images.id = f.image_id),"
+            " f.left, f.top, f.id"
+        )
+    raise ValueError(f"order must be 'id' or 'path', got {order!r}")
 
 
 def _to_matrix(rows: list[tuple[int, int, bytes]]) -> FaceMatrix:

@@ -86,7 +86,7 @@ def cluster_catalog(
     """
     started = time.monotonic()
     clusterer = make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)
-    matrix = catalog.face_matrix()
+    matrix = catalog.face_matrix(order="path")  # the same input on every run
     graph = None
     wants_graph = getattr(clusterer, "uses_graph", False) or (
         threshold == AUTO and method != "kmeans"

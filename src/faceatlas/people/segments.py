@@ -43,7 +43,7 @@ def cluster_per_segment(
     used: list[float] = []
     offset = 0
     for segment in segments:  # one segment's embeddings in memory at a time
-        matrix = catalog.segment_face_matrix(segment)
+        matrix = catalog.segment_face_matrix(segment, order="path")
         if not len(matrix):
             continue
         part, cut, _ = cluster_vectors(
