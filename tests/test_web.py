@@ -202,6 +202,9 @@ def test_browser_upload_shows_boxes_and_look_alikes(server, tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             errors: list[str] = []
             page.on("pageerror", lambda err: errors.append(str(err)))
+            page.on(  # a failed request (even a favicon) is a console error too
+                "console", lambda msg: errors.append(msg.text) if msg.type == "error" else None
+            )
             page.goto(server + "/")
             page.set_input_files("#file", str(photo))
             page.wait_for_selector(".face-result .match img", timeout=60_000)
