@@ -13,7 +13,7 @@ from faceatlas.cli import main
 from faceatlas.evaluate import folder_labels, score_labels
 from faceatlas.graph import cache_path, knn_graph
 from faceatlas.people.chinese_whispers import ChineseWhispers
-from faceatlas.people.cluster import cluster_vectors
+from faceatlas.people.cluster import cluster_catalog, cluster_vectors
 from faceatlas.people.infomap_graph import Infomap
 from faceatlas.people.leader import Leader
 from faceatlas.people.methods import METHODS, make_clusterer
@@ -259,3 +259,25 @@ def test_cluster_command_options_in_process(people_catalog):
         assert result.exit_code != 0 and message in result.output, (args, result.output)
     help_text = runner.invoke(main, ["cluster", "--help"]).output
     assert "Examples:" in help_text and "auto" in help_text
+
+
+def test_leader_streams_block_by_block_with_the_same_result(people_catalog):
+    """partial_fit over blocks equals fit on the whole; the catalog streams its faces."""
+    with Catalog(people_catalog) as catalog:
+        whole = catalog.face_matrix(order="path")
+        blocks = list(catalog.iter_face_blocks(10, order="path"))
+        assert [len(b) for b in blocks] == [10] * 7 + [len(whole) - 70]
+        np.testing.assert_array_equal(np.concatenate([b.vectors for b in blocks]), whole.vectors)
+        expected = Leader(threshold=0.35, batch=4).fit(whole.vectors).labels_
+        stream = Leader(threshold=0.35, batch=4)
+        streamed = np.concatenate([stream.partial_fit(b.vectors) for b in blocks])
+        np.testing.assert_array_equal(streamed, expected)
+        summary = cluster_catalog(catalog, method="leader", threshold=0.35, batch=4)
+        stored = {r.face_id: r.person for r in catalog.faces()}
+    assert summary.faces == len(whole) and None not in stored.values()
+    # the stored people are exactly the leader's groups
+    groups = {}
+    for face_id, label in zip(whole.face_ids.tolist(), expected.tolist(), strict=True):
+        groups.setdefault(label, set()).add(stored[face_id])
+    assert all(len(people) == 1 for people in groups.values())
+    assert len({p for people in groups.values() for p in people}) == len(groups)

@@ -219,6 +219,17 @@ class Catalog:
             args = (model,)
         return _to_matrix(self.conn.execute(query + _order_by(order), args).fetchall())
 
+    def iter_face_blocks(self, size: int, order: str = "path") -> Iterator[FaceMatrix]:
+        """Every face's embedding, streamed in blocks of ``size`` rows (memory: one block).
+
+        Write to the catalog only after the iteration ends.
+        """
+        cursor = self.conn.execute(
+            "SELECT f.id, f.image_id, f.embedding FROM faces f" + _order_by(order)
+        )
+        while rows := cursor.fetchmany(size):
+            yield _to_matrix(rows)
+
     def segments(self) -> list[str | None]:
         """Distinct segments of images with faces, sorted (None, no segment, last)."""
         query = "SELECT DISTINCT segment FROM images WHERE face_count > 0"

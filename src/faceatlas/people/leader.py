@@ -88,6 +88,11 @@ class Leader:
 
     def fit(self, X: np.ndarray, groups: np.ndarray | None = None, graph: object = None) -> Leader:
         """Cluster rows of ``X`` in order (``groups`` and ``graph`` are not used)."""
+        self._reset()
+        self.labels_ = self.partial_fit(X)
+        return self
+
+    def _check_params(self) -> None:
         check_range("threshold", self.threshold, 0, 2, low_open=True)
         check_range("tau", self.tau, 0, 1, low_open=True)
         check_range("prune_rate", self.prune_rate, 0, 1)
@@ -101,18 +106,38 @@ class Leader:
             raise ValueError(
                 f"representative must be one of {REPRESENTATIVES}, got {self.representative!r}"
             )
+
+    def _reset(self) -> None:
+        """Forget every person: the next ``partial_fit`` starts a new stream."""
+        self._check_params()
+        self._reps = np.zeros((0, 0), np.float32)  # rows of active people (slot -> vector)
+        self._person = np.zeros(0, np.int64)  # slot -> person id
+        self._hits = np.zeros(0, np.int64)
+        self._born = np.zeros(0, np.int64)  # faces seen when the person started
+        self._active = 0
+        self._people = 0
+        self._seen = 0
+        self._next_prune = self.prune_every
+
+    def partial_fit(self, X: np.ndarray) -> np.ndarray:
+        """Continue the stream with the rows of ``X``; returns their person labels.
+
+        Memory is that of the active representatives, whatever the stream's length, so a
+        catalog can be clustered block by block (see ``people.cluster``).
+        """
+        if not hasattr(self, "_seen"):
+            self._reset()
         X = check_unit(X)
         n, dim = X.shape
+        if self._reps.shape[1] != dim:
+            self._reps = np.zeros((1024, dim), np.float32)
+            self._person, self._hits, self._born = (np.zeros(1024, np.int64) for _ in range(3))
+        reps, person, hits, born = self._reps, self._person, self._hits, self._born
+        cap, active, people = len(reps), self._active, self._people
         cut = 1.0 - self.threshold**2 / 2.0  # similarity above which distance < threshold
-        cap = 1024
-        reps = np.zeros((cap, dim), np.float32)  # rows of active people (slot -> vector)
-        person = np.zeros(cap, np.int64)  # slot -> person id
-        hits = np.zeros(cap, np.int64)
-        born = np.zeros(cap, np.int64)  # faces seen when the person started
-        active = 0
-        people = 0
+        offset = self._seen
         labels = np.empty(n, np.int64)
-        next_prune = self.prune_every
+        next_prune = self._next_prune
         for start in range(0, n, self.batch):
             block = X[start : start + self.batch]
             sims = block @ reps[:active].T if active else np.zeros((len(block), 0), np.float32)
@@ -146,13 +171,14 @@ class Leader:
                         reps = _grow(reps, cap)
                         person, hits, born = (_grow(a, cap) for a in (person, hits, born))
                     reps[active] = block[rest[i]]
-                    person[active], hits[active], born[active] = people, 1, start + rest[i]
+                    person[active], hits[active] = people, 1
+                    born[active] = offset + start + rest[i]
                     slots[rest[i]] = active
                     labels[start + rest[i]] = people
                     leaders.append(i)
                     active += 1
                     people += 1
-            seen = start + len(block)
+            seen = offset + start + len(block)
             if seen >= next_prune or (self.max_people and active > self.max_people):
                 keep = self._survivors(hits[:active], born[:active], seen)
                 if self.max_people and keep.sum() > self.max_people:
@@ -164,9 +190,11 @@ class Leader:
                     a[:active] = a[: len(keep)][keep]
                 if seen >= next_prune:
                     next_prune += self.prune_every
-        self.labels_ = labels
+        self._reps, self._person, self._hits, self._born = reps, person, hits, born
+        self._active, self._people, self._next_prune = active, people, next_prune
+        self._seen = offset + n
         self.n_active_ = active
-        return self
+        return labels
 
     def _survivors(self, hits: np.ndarray, born: np.ndarray, seen: int) -> np.ndarray:
         """Which people stay candidates: young ones, and old ones hit often enough."""
