@@ -124,6 +124,10 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a)[:, None] + area(b)[None, :] - inter)
 
 
+AGREE_COSINE = 0.99  # the two pipelines agree on a face above this cosine
+AGREE_SHARE = 0.99  # ... and on at least this share of the faces both found
+
+
 def agreement(theirs: Run, ours: Run) -> tuple[int, np.ndarray]:
     """(faces both found, cosine of each matched pair), greedy matching by IoU >= 0.5."""
     cosines = []
@@ -150,10 +154,16 @@ def compare(name: str, paths: list[Path], model: ModelConfig, workers: int) -> N
     print(f"ratio per core: {our_rate / fr_rate:.2f}x")
     matched, cosines = agreement(theirs, ours)
     if matched:
+        agree = float(np.mean(cosines >= AGREE_COSINE))
         print(
             f"same faces: {matched} found by both; embedding cosine min {cosines.min():.5f}, "
-            f"median {np.median(cosines):.5f}, {np.mean(cosines >= 0.99):.1%} >= 0.99"
+            f"median {np.median(cosines):.5f}, {agree:.1%} >= {AGREE_COSINE}"
         )
+        # The embedder alone is identical (bench/embedder.py); the rare lower cosines come from
+        # boxes a pixel apart (Pillow's vs dlib's upsampling), which move the landmarks.
+        verdict = "PASS" if agree >= AGREE_SHARE else "FAIL"
+        print(f"agreement check: {verdict} ({agree:.1%} of shared faces at cosine >= "
+              f"{AGREE_COSINE}; required {AGREE_SHARE:.0%})")
     only_fr = sum(max(0, len(a) - len(b)) for a, b in zip(theirs.boxes, ours.boxes, strict=True))
     print(f"images where face_recognition found more faces: {only_fr} extra faces")
     if workers > 1:
