@@ -29,7 +29,7 @@ from faceatlas.catalog.store import FaceRow
 from faceatlas.decode import DecodeError, load_rgb
 from faceatlas.faces.pipeline import FacePipeline, ModelConfig
 from faceatlas.outputs.search import FaceIndex, IndexParams, Match, SearchError, describe
-from faceatlas.outputs.thumbs import face_thumbnail, thumbnail_path
+from faceatlas.outputs.thumbs import face_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +66,10 @@ class Searcher:
         self.thumbs_dir = thumbs_dir
         self.max_upload = max_upload
         self._model_lock = threading.Lock()  # dlib objects are not documented as thread safe
-        self._thumb_lock = threading.Lock()
 
     def thumbnail(self, face: FaceRow) -> Path:
-        """The cached thumbnail of ``face``; made under a lock, since the cache's temporary
-        file is named per process, not per thread."""
-        path = thumbnail_path(self.thumbs_dir, face.face_id)
-        if path.is_file():
-            return path
-        with self._thumb_lock:
-            return face_thumbnail(face, self.thumbs_dir)
+        """The cached thumbnail of ``face`` (safe from several threads at once)."""
+        return face_thumbnail(face, self.thumbs_dir)
 
     @contextmanager
     def catalog(self) -> Iterator[Catalog]:
