@@ -7,6 +7,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,13 @@ from click.testing import CliRunner
 from faceatlas.catalog import Catalog
 from faceatlas.cli import main
 from faceatlas.faces.record import Face, ImageResult, normalise
-from faceatlas.outputs.search import FaceIndex, IndexParams, SearchError, index_files
+from faceatlas.outputs.search import (
+    FaceIndex,
+    IndexParams,
+    SearchError,
+    faces_digest,
+    index_files,
+)
 from tests.conftest import data, faceatlas, lfw_people, link_tree
 
 HNSW = IndexParams(flat_below=0)  # force the graph index even on a small catalog
@@ -54,7 +61,9 @@ def exact_neighbours(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k:
     return ids[order], dist[order]
 
 
-def synthetic_catalog(path: Path, people: int, per_person: int, seed: int = 0) -> None:
+def synthetic_catalog(
+    path: Path, people: int, per_person: int, seed: int = 0, model: str = "synthetic"
+) -> None:
     """A catalog of clustered unit vectors (identity centre + noise), one face per image."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(people, 128))
@@ -64,7 +73,7 @@ def synthetic_catalog(path: Path, people: int, per_person: int, seed: int = 0) -
     unit, _ = normalise(vectors)
     results = [
         ImageResult(
-            path=f"/synthetic/{i}.jpg", size=1, mtime_ns=1, status="ok", model="synthetic",
+            path=f"/synthetic/{i}.jpg", size=1, mtime_ns=1, status="ok", model=model,
             faces=[Face((0, 0, 10, 10), np.zeros((5, 2), np.float32), 1.0, unit[i])],
         )
         for i in range(len(unit))
@@ -209,3 +218,51 @@ def test_search_cli_errors(search_db, tmp_path):
         result = runner.invoke(main, args)
         assert (result.exit_code, message in result.output) == (code, True), (args, result.output)
     assert not (tmp_path / "none.db").exists()
+
+
+def assert_index_matches_catalog(db: Path) -> int:
+    """The saved index holds exactly the catalog's faces; returns their number."""
+    index_file, meta_file = index_files(db)
+    meta = json.loads(meta_file.read_text())
+    with Catalog(db) as catalog:
+        matrix = catalog.face_matrix()
+        assert FaceIndex.open(catalog).status == "loaded"
+    assert meta["count"] == len(matrix) == faiss.read_index(str(index_file)).ntotal
+    assert meta["last_face"] == int(matrix.face_ids[-1])
+    assert meta["digest"] == faces_digest(matrix, len(matrix))
+    return len(matrix)
+
+
+def test_index_command_brings_the_search_index_up_to_date(tmp_path):
+    """`faceatlas index` builds the graph once the catalog reaches 10,000 faces, then extends
+    it by the new faces; --no-search-index leaves it to `search`/`serve`."""
+    db = tmp_path / "big.db"
+    synthetic_catalog(db, people=1250, per_person=8, model="dlib-resnet-v1")  # 10,000 faces
+    photos = lfw_people(min_images=30, max_people=1, per_person=3)
+    meta_file = index_files(db)[1]
+
+    first = faceatlas("index", photos[0], "--db", db, "--quiet", "--workers", "1")
+    built = assert_index_matches_catalog(db)
+    assert built > 10_000 and f"search index: built over {built:,} faces" in first.stdout
+
+    second = faceatlas("index", photos[1], "--db", db, "--quiet", "--workers", "1")
+    grown = assert_index_matches_catalog(db)
+    assert grown > built
+    assert f"search index: extended by {grown - built:,} faces to {grown:,}" in second.stdout
+
+    saved = meta_file.read_bytes()
+    third = faceatlas(
+        "index", photos[2], "--db", db, "--quiet", "--workers", "1", "--no-search-index"
+    )
+    assert "indexed 1 new images" in third.stdout and "search index" not in third.stdout
+    assert meta_file.read_bytes() == saved
+    with Catalog(db) as catalog:
+        assert FaceIndex.open(catalog).status == "extended"  # left to the next search
+
+
+def test_run_reports_the_search_index_unless_told_not_to(tmp_path):
+    photos = data("people-fr")
+    first = faceatlas("run", photos, tmp_path / "out", "--quiet", "--workers", "1").stdout
+    assert "search index: none needed (" in first and "faces are searched exactly)" in first
+    again = faceatlas("run", photos, tmp_path / "out", "--quiet", "--no-search-index").stdout
+    assert "indexed 0 new images" in again and "search index" not in again

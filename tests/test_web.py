@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -35,12 +36,12 @@ def web_db(people_run, tmp_path_factory) -> Path:
     return search_catalog(people_run, tmp_path_factory.getbasetemp())
 
 
-@pytest.fixture(scope="module")
-def server(web_db) -> Iterator[str]:
-    """`faceatlas serve` in a subprocess on a free loopback port; its base URL."""
+@contextmanager
+def running_server(db: Path) -> Iterator[str]:
+    """`faceatlas serve --db DB` in a subprocess on a free loopback port; its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "faceatlas", "serve", "--db", str(web_db), "--port", str(port)],
+        [sys.executable, "-m", "faceatlas", "serve", "--db", str(db), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -66,6 +67,12 @@ def server(web_db) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(web_db) -> Iterator[str]:
+    with running_server(web_db) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from faceatlas.cli.index import (
     min_face_option,
     quiet_option,
     report_index,
+    report_search_index,
+    search_index_option,
     workers_option,
 )
 from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog, stderr_is_terminal
@@ -79,6 +81,7 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
 @threshold_option
 @mode_option
 @min_faces_option
+@search_index_option
 @quiet_option
 @fail_on(ModelFilesMissing, ValueError, OSError)
 def run(
@@ -92,6 +95,7 @@ def run(
     threshold: float,
     mode: str,
     min_faces: int,
+    search_index: bool,
     quiet: bool,
 ) -> None:
     """Index PHOTOS, group the faces into people and export them to OUT, in one go.
@@ -111,6 +115,8 @@ def run(
             catalog, photos, config, exclude=[out], show_progress=not quiet and stderr_is_terminal()
         )
         report_index(summary, catalog)
+        if search_index:
+            report_search_index(catalog)
         clustered = cluster_catalog(catalog, threshold=threshold)
         exported = export_people(catalog, out, mode=mode, min_faces=min_faces)
     click.echo(

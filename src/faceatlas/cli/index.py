@@ -13,6 +13,7 @@ from faceatlas.faces.dlib_detect import DETECTOR_WINDOW
 from faceatlas.faces.pipeline import EMBEDDERS, ModelConfig
 from faceatlas.faces.weights import ModelFilesMissing
 from faceatlas.index import ENGINES, IndexConfig, IndexSummary, Inputs, index_inputs
+from faceatlas.outputs.search import SearchError, update_index
 from faceatlas.sources import DryRun, TsvSpec, dry_run_tsv, parse_column, parse_range
 
 workers_option = click.option(
@@ -54,6 +55,14 @@ jitter_option = click.option(
     "num_jitters; slightly more accurate, about N times slower to embed). 0 or 1: off.",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+search_index_option = click.option(
+    "--search-index/--no-search-index",
+    default=True,
+    show_default=True,
+    help="At the end, bring the look-alike search index (DB.faiss) up to date: extended by "
+    "the new faces, or rebuilt if faces changed. Without it, `search`/`serve` do it when "
+    "they start.",
+)
 
 
 def report_index(summary: IndexSummary, catalog: Catalog) -> None:
@@ -66,6 +75,14 @@ def report_index(summary: IndexSummary, catalog: Catalog) -> None:
         click.echo(f"  skipped {path}: {reason}", err=True)
     if summary.errors > len(summary.error_samples):
         click.echo(f"  ... see `faceatlas stats --db {catalog.path}` for all errors", err=True)
+
+
+def report_search_index(catalog: Catalog) -> None:
+    """Bring the search index up to date and say what that did, in one line."""
+    try:
+        click.echo(f"search index: {update_index(catalog).describe()}")
+    except SearchError as err:
+        click.echo(f"search index: not updated: {err}", err=True)
 
 
 def _column(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
@@ -181,6 +198,7 @@ existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
     metavar="auto|HOST:PORT",
     help="Join this Ray cluster (with --engine ray) instead of starting a local one.",
 )
+@search_index_option
 @quiet_option
 @fail_on(ModelFilesMissing, ValueError, OSError, RuntimeError)
 def index(
@@ -205,6 +223,7 @@ def index(
     segment_from_folder: bool,
     engine: str,
     address: str | None,
+    search_index: bool,
     quiet: bool,
 ) -> None:
     """Find, align and embed every face in PATHS (files, folders, .zip/.tar archives), TSV
@@ -213,7 +232,8 @@ def index(
     Images already in the catalog are skipped, so an interrupted run simply continues where it
     stopped (TSV rows by key, files and members by size and time). Unreadable files and bad TSV
     rows (not base64, not an image, wrong column count, empty) are recorded with their reason
-    and skipped.
+    and skipped. At the end the look-alike search index beside the catalog is brought up to
+    date (--no-search-index: left to `faceatlas search`/`serve`).
 
     \b
     Examples:
@@ -260,6 +280,8 @@ def index(
             catalog, inputs, config, show_progress=not quiet and stderr_is_terminal()
         )
         report_index(summary, catalog)
+        if search_index:
+            report_search_index(catalog)
 
 
 def report_dry_run(result: DryRun) -> None:

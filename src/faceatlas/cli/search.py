@@ -105,10 +105,11 @@ def serve(
     """Serve the look-alike web page and JSON API for a catalog (one process).
 
     Open http://HOST:PORT/ and upload or drop a photo: its faces are boxed and each gets a grid
-    of look-alikes. /people lists the people. The face model and the search index are loaded
-    once, at start; restart after indexing more photos. API: POST /api/search (multipart
-    "file"), GET /api/faces/ID/similar?k=, /api/people, /api/people/ID, /api/faces/ID/thumb,
-    /api/images/ID; interactive docs at /docs.
+    of look-alikes. /people lists the people. The face model is loaded once, at start; the
+    search index is reopened when the catalog changes, so photos indexed meanwhile (by
+    `faceatlas index` into the same DB) are found without a restart. API: POST /api/search
+    (multipart "file"), GET /api/faces/ID/similar?k=, /api/people, /api/people/ID,
+    /api/faces/ID/thumb, /api/images/ID; interactive docs at /docs.
 
     \b
     Example:

@@ -9,7 +9,8 @@ and the top hit is right whenever the graph found it.
 The metadata file holds a digest of the indexed faces (ids, image ids and embeddings, in face id
 order). On open, the index is reused when the catalog still starts with exactly those faces,
 extended when faces were only added after them, and rebuilt otherwise (faces removed, images
-re-indexed, other parameters). The catalog itself is never written.
+re-indexed, other parameters). The catalog itself is never written. ``update_index`` does
+exactly that and reports it, for the end of ``faceatlas index``.
 
 Distances are Euclidean between unit vectors (0..2), the scale of every faceatlas threshold.
 """
@@ -175,7 +176,8 @@ def build_hnsw(vectors: np.ndarray, params: IndexParams) -> faiss.Index:
 class FaceIndex:
     """Nearest faces of one embedding model in a catalog: exact below a size, HNSW above.
 
-    ``status`` says what ``open`` did: "exact" (no graph), "loaded", "extended" or "built".
+    ``status`` says what ``open`` did: "exact" (no graph), "loaded", "extended" or "built";
+    ``added`` how many faces it put into the graph.
     """
 
     def __init__(
@@ -185,12 +187,14 @@ class FaceIndex:
         params: IndexParams,
         graph: faiss.Index | None,
         status: str,
+        added: int = 0,
     ) -> None:
         self.matrix = matrix
         self.model = model
         self.params = params
         self.graph = graph
         self.status = status
+        self.added = added
         self.vectors = np.ascontiguousarray(matrix.vectors, dtype=np.float32)
         self._flat: faiss.Index | None = None
         if graph is None:
@@ -228,16 +232,21 @@ class FaceIndex:
         else:
             files = None
         started = time.monotonic()
-        graph, status = _reuse(files, matrix, model, params)
+        graph, kept = _reuse(files, matrix, model, params)
         if graph is None:
             graph, status = build_hnsw(matrix.vectors, params), "built"
+        elif kept < len(matrix):
+            graph.add(np.ascontiguousarray(matrix.vectors[kept:], dtype=np.float32))
+            status = "extended"
+        else:
+            status = "loaded"
         if files is not None and status != "loaded":
             _save(files, graph, matrix, model, params)
         log.info(
             "face index %s: %d faces, %s, %.1f s", status, len(matrix), params.factory,
             time.monotonic() - started,
         )
-        return cls(matrix, model, params, graph, status)
+        return cls(matrix, model, params, graph, status, added=len(matrix) - kept)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -360,21 +369,59 @@ def search_face_id(catalog: Catalog, index: FaceIndex, face_id: int, k: int = 10
     return FaceResult(box=row.box, matches=describe(catalog, hits))
 
 
+@dataclass(frozen=True, slots=True)
+class IndexUpdate:
+    """What ``update_index`` did: ``status`` as ``FaceIndex.status`` ("empty" for a catalog
+    without faces), the faces indexed, how many went into the graph, and the seconds taken."""
+
+    status: str
+    faces: int
+    added: int
+    seconds: float
+
+    def describe(self) -> str:
+        """One line for a person: what happened to the saved index."""
+        if self.status == "empty":
+            return "nothing to index yet (no faces)"
+        if self.status == "exact":
+            return f"none needed ({self.faces:,} faces are searched exactly)"
+        if self.status == "loaded":
+            return f"up to date ({self.faces:,} faces)"
+        if self.status == "extended":
+            return f"extended by {self.added:,} faces to {self.faces:,} in {self.seconds:.1f} s"
+        return f"built over {self.faces:,} faces in {self.seconds:.1f} s"
+
+
+def update_index(
+    catalog: Catalog, model: str | None = None, params: IndexParams | None = None
+) -> IndexUpdate:
+    """Bring the saved search index beside ``catalog`` up to date, as ``FaceIndex.open`` decides
+    (reuse, extend or rebuild; nothing is written below ``params.flat_below`` faces)."""
+    if not catalog.models():
+        return IndexUpdate("empty", 0, 0, 0.0)
+    started = time.monotonic()
+    index = FaceIndex.open(catalog, model, params)
+    update = IndexUpdate(index.status, len(index), index.added, time.monotonic() - started)
+    log.info("search index of %s: %s", catalog.path, update.describe())
+    return update
+
+
 # -- persistence ------------------------------------------------------------------------------
 
 
 def _reuse(
     files: tuple[Path, Path] | None, matrix: FaceMatrix, model: str, params: IndexParams
-) -> tuple[faiss.Index | None, str]:
-    """(saved graph, "loaded" | "extended") when the saved index still fits, else (None, "")."""
+) -> tuple[faiss.Index | None, int]:
+    """(saved graph, how many of ``matrix``'s first faces it holds) when the saved index still
+    fits the catalog, else (None, 0)."""
     if files is None or not files[0].is_file() or not files[1].is_file():
-        return None, ""
+        return None, 0
     index_file, meta_file = files
     try:
         meta = json.loads(meta_file.read_text())
     except (OSError, ValueError) as err:
         log.warning("ignoring unreadable index metadata %s: %s", meta_file, err)
-        return None, ""
+        return None, 0
     count = meta.get("count", -1)
     expected = {
         "version": META_VERSION,
@@ -384,25 +431,22 @@ def _reuse(
     }
     if any(meta.get(key) != value for key, value in expected.items()):
         log.info("face index %s was built differently; rebuilding", index_file)
-        return None, ""
+        return None, 0
     if not 0 < count <= len(matrix) or int(matrix.face_ids[count - 1]) != meta.get("last_face"):
         log.info("faces changed since %s was built; rebuilding", index_file)
-        return None, ""
+        return None, 0
     if faces_digest(matrix, count) != meta.get("digest"):
         log.info("faces changed since %s was built; rebuilding", index_file)
-        return None, ""
+        return None, 0
     try:
         graph = faiss.read_index(str(index_file))
     except RuntimeError as err:
         log.warning("ignoring unreadable index %s: %s", index_file, err)
-        return None, ""
+        return None, 0
     if graph.ntotal != count:
         log.warning("index %s holds %d faces, metadata says %d", index_file, graph.ntotal, count)
-        return None, ""
-    if count == len(matrix):
-        return graph, "loaded"
-    graph.add(np.ascontiguousarray(matrix.vectors[count:], dtype=np.float32))
-    return graph, "extended"
+        return None, 0
+    return graph, count
 
 
 def _save(

@@ -1,15 +1,18 @@
 """FastAPI app: upload a photo, get look-alikes; browse people; faces and photos by id only.
 
-The face model and the search index are loaded once, when the app is created. Each request opens
-its own catalog connection (SQLite connections belong to one thread). Files are served only by
-catalog id, never by a path taken from the request.
+The face model is loaded once, when the app is created; so is the search index, which is reopened
+(extended, or rebuilt) when another process commits to the catalog, e.g. `faceatlas index` of
+more photos. Each request opens its own catalog connection (SQLite connections belong to one
+thread). Files are served only by catalog id, never by a path taken from the request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import mimetypes
+import sqlite3
 import threading
 import warnings
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ from faceatlas.decode import DecodeError, load_rgb
 from faceatlas.faces.pipeline import FacePipeline, ModelConfig
 from faceatlas.outputs.search import FaceIndex, IndexParams, Match, SearchError, describe
 from faceatlas.outputs.thumbs import face_thumbnail
+from faceatlas.sources import read_source
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +60,43 @@ class Searcher:
         self,
         db_path: Path,
         pipeline: FacePipeline,
-        index: FaceIndex,
+        params: IndexParams | None,
         thumbs_dir: Path,
         max_upload: int,
     ) -> None:
         self.db_path = db_path
         self.pipeline = pipeline
-        self.index = index
+        self.params = params
         self.thumbs_dir = thumbs_dir
         self.max_upload = max_upload
         self._model_lock = threading.Lock()  # dlib objects are not documented as thread safe
+        self._index_lock = threading.Lock()  # one check or reopen at a time
+        # only asks SQLite whether another connection committed since (PRAGMA data_version)
+        self._watch = sqlite3.connect(db_path, check_same_thread=False)
+        self._seen = self._data_version()
+        self._index = self._open_index()
+
+    def _data_version(self) -> int:
+        return self._watch.execute("PRAGMA data_version").fetchone()[0]
+
+    def _open_index(self) -> FaceIndex:
+        with self.catalog() as catalog:
+            return FaceIndex.open(catalog, model=self.pipeline.name, params=self.params)
+
+    @property
+    def index(self) -> FaceIndex:
+        """The search index, reopened first if the catalog changed since (thread safe).
+
+        The check costs one pragma; a reopen loads, extends or rebuilds as ``FaceIndex.open``
+        decides, and requests wait for it rather than miss new faces.
+        """
+        with self._index_lock:
+            version = self._data_version()
+            if version != self._seen:
+                self._index = self._open_index()
+                self._seen = version
+                log.info("catalog changed: search index %s", self._index.status)
+            return self._index
 
     def thumbnail(self, face: FaceRow) -> Path:
         """The cached thumbnail of ``face`` (safe from several threads at once)."""
@@ -118,6 +149,19 @@ def parse_id(text: str, what: str) -> int:
     return int(text)
 
 
+def image_format(data: bytes) -> str | None:
+    """The Pillow format name of encoded image bytes, trying only the allowed decoders.
+
+    Raises what ``Image.open`` raises for data none of them recognises.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        Image.init()
+        known = [name for name in IMAGE_FORMATS if name in Image.OPEN]  # HEIF: plugin
+        with Image.open(io.BytesIO(data), formats=known) as image:
+            return image.format
+
+
 def check_image_bytes(data: bytes, content_type: str | None, max_upload: int) -> None:
     """Refuse what is not a photo before decoding it: empty, too big, wrong type."""
     if not data:
@@ -127,11 +171,7 @@ def check_image_bytes(data: bytes, content_type: str | None, max_upload: int) ->
     if content_type and not content_type.startswith(("image/", "application/octet-stream")):
         raise HTTPException(415, f"not an image upload ({content_type}); send a photo")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.init()
-            known = [name for name in IMAGE_FORMATS if name in Image.OPEN]  # HEIF: plugin
-            Image.open(io.BytesIO(data), formats=known).close()
+        image_format(data)
     except Image.DecompressionBombError as err:
         raise HTTPException(422, f"cannot read the image: image too large ({err})") from err
     except (UnidentifiedImageError, OSError, ValueError) as err:
@@ -153,10 +193,8 @@ def create_app(
     if max_upload < 1:
         raise ValueError(f"max_upload must be >= 1 byte, got {max_upload}")
     pipeline = (model or ModelConfig()).build()
-    with Catalog(db_path) as catalog:
-        index = FaceIndex.open(catalog, model=pipeline.name, params=params)
     searcher = Searcher(
-        db_path, pipeline, index, Path(thumbs_dir or thumbs_dir_for(db_path)), max_upload
+        db_path, pipeline, params, Path(thumbs_dir or thumbs_dir_for(db_path)), max_upload
     )
     app = FastAPI(title="faceatlas", summary="Look-alike search over a faceatlas catalog")
     app.state.searcher = searcher
@@ -195,6 +233,7 @@ def create_app(
     def similar(face_id: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> dict:
         """The k catalog faces most similar to catalog face ``face_id``."""
         fid = parse_id(face_id, "face")
+        index = searcher.index
         if fid not in index:
             raise HTTPException(404, "no such face")
         hits = index.similar(fid, k)
@@ -267,12 +306,16 @@ def create_app(
 
     @app.get("/api/images/{image_id}")
     def image(image_id: str, request: Request) -> Response:
-        """The original photo of a catalog image, as stored on disk."""
+        """The original photo of a catalog image: its file, or its bytes inside the TSV file or
+        archive the catalog records for it."""
         iid = parse_id(image_id, "image")
         with searcher.catalog() as catalog:
             path = catalog.image_path(iid)
+            source = None if path is None else catalog.image_sources([path])[path][1]
         if path is None:
             raise HTTPException(404, "no such image")
+        if source is not None:
+            return contained_image(request, path, source)
         if not Path(path).is_file():
             raise HTTPException(404, "the photo is no longer on disk")
         media = mimetypes.guess_type(path)[0] or "application/octet-stream"
@@ -291,10 +334,33 @@ def cached_file(request: Request, path: Path, media_type: str, cache_control: st
         path, media_type=media_type, headers={"Cache-Control": cache_control},
         stat_result=path.stat(),
     )
-    etag = response.headers.get("etag")
+    return not_modified(request, response.headers.get("etag"), cache_control) or response
+
+
+def contained_image(request: Request, path: str, source: str) -> Response:
+    """The bytes of an image stored inside a TSV row or an archive member (read only from the
+    container the catalog records), typed by sniffing them, with the image caching headers."""
+    try:
+        data = read_source(path, source)
+    except (OSError, ValueError) as err:
+        raise HTTPException(404, "the photo can no longer be read from its container") from err
+    etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
+    cached = not_modified(request, etag, CACHE_IMAGE)
+    if cached is not None:
+        return cached
+    try:
+        media = Image.MIME.get(image_format(data), "application/octet-stream")
+    except (Image.DecompressionBombError, UnidentifiedImageError, OSError, ValueError):
+        media = "application/octet-stream"
+    headers = {"Cache-Control": CACHE_IMAGE, "ETag": etag}
+    return Response(data, media_type=media, headers=headers)
+
+
+def not_modified(request: Request, etag: str | None, cache_control: str) -> Response | None:
+    """A 304 answer when the client already holds the version tagged ``etag``, else None."""
     if etag and etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
-    return response
+    return None
 
 
 def person_faces(
