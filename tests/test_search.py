@@ -24,7 +24,7 @@ from faceatlas.outputs.search import (
 )
 from tests.conftest import data, faceatlas, lfw_people, link_tree
 
-HNSW = IndexParams(flat_below=0)  # force the graph index even on a small catalog
+IVF = IndexParams(flat_below=0)  # force the ANN index even on a small catalog
 
 
 def search_catalog(people_run: Path, base: Path) -> Path:
@@ -62,7 +62,12 @@ def exact_neighbours(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k:
 
 
 def synthetic_catalog(
-    path: Path, people: int, per_person: int, seed: int = 0, model: str = "synthetic"
+    path: Path,
+    people: int,
+    per_person: int,
+    seed: int = 0,
+    model: str = "synthetic",
+    first: int = 0,
 ) -> None:
     """A catalog of clustered unit vectors (identity centre + noise), one face per image."""
     rng = np.random.default_rng(seed)
@@ -73,7 +78,7 @@ def synthetic_catalog(
     unit, _ = normalise(vectors)
     results = [
         ImageResult(
-            path=f"/synthetic/{i}.jpg", size=1, mtime_ns=1, status="ok", model=model,
+            path=f"/synthetic/{first + i}.jpg", size=1, mtime_ns=1, status="ok", model=model,
             faces=[Face((0, 0, 10, 10), np.zeros((5, 2), np.float32), 1.0, unit[i])],
         )
         for i in range(len(unit))
@@ -82,14 +87,14 @@ def synthetic_catalog(
         catalog.add_results(results)
 
 
-def test_hnsw_with_exact_rerank_matches_exact_search(tmp_path):
+def test_ivf_with_exact_rerank_matches_exact_search(tmp_path):
     db = tmp_path / "synthetic.db"
     synthetic_catalog(db, people=400, per_person=8)
     with Catalog(db) as catalog:
-        graph = FaceIndex.open(catalog, params=HNSW)
+        graph = FaceIndex.open(catalog, params=IVF)
         exact = FaceIndex.open(catalog)
         matrix = catalog.face_matrix()
-    assert (graph.kind, graph.status, exact.kind) == ("hnsw", "built", "exact")
+    assert (graph.kind, graph.status, exact.kind) == ("ivf", "built", "exact")
     queries = matrix.vectors[::16]
     found_graph = graph.search(queries, k=10)
     found_exact = exact.search(queries, k=10)
@@ -101,7 +106,7 @@ def test_hnsw_with_exact_rerank_matches_exact_search(tmp_path):
         np.testing.assert_allclose([h.distance for h in g], sorted(h.distance for h in g))
         recall.append(len({h.face_id for h in g} & set(ids)) / 10)
         top1.append(g[0].face_id == ids[0])
-        # re-ranked distances are the exact ones, not the 8-bit approximations
+        # re-ranked distances are the exact ones, not the 4-bit code approximations
         for hit in g:
             row = int(np.searchsorted(matrix.face_ids, hit.face_id))
             exact_d = np.linalg.norm(matrix.vectors[row].astype(np.float64) - query)
@@ -113,37 +118,37 @@ def test_hnsw_with_exact_rerank_matches_exact_search(tmp_path):
 def test_index_is_saved_reused_extended_and_rebuilt(private_db, tmp_path):
     index_file, meta_file = index_files(private_db)
     with Catalog(private_db) as catalog:
-        first = FaceIndex.open(catalog, params=HNSW)
+        first = FaceIndex.open(catalog, params=IVF)
         n = len(first)
         assert first.status == "built" and index_file.is_file() and meta_file.is_file()
         assert json.loads(meta_file.read_text())["count"] == n
-        assert FaceIndex.open(catalog, params=HNSW).status == "loaded"
-        # search-time parameters do not invalidate the saved graph, build parameters do
-        assert FaceIndex.open(catalog, params=IndexParams(flat_below=0, ef_search=99)).status == (
+        assert FaceIndex.open(catalog, params=IVF).status == "loaded"
+        # search-time parameters do not invalidate the saved index, build parameters do
+        assert FaceIndex.open(catalog, params=IndexParams(flat_below=0, probe=0.5)).status == (
             "loaded"
         )
 
     more = link_tree(lfw_people(min_images=30, max_people=1, per_person=2), tmp_path / "more")
     faceatlas("index", more, "--db", private_db, "--quiet", "--workers", "1")
     with Catalog(private_db) as catalog:
-        extended = FaceIndex.open(catalog, params=HNSW)
+        extended = FaceIndex.open(catalog, params=IVF)
         exact = FaceIndex.open(catalog)
         assert extended.status == "extended" and len(extended) > n
-        assert extended.graph.ntotal == len(extended)
+        assert extended.ann.ntotal == len(extended)
         newest = int(catalog.face_matrix().face_ids[-1])
-        # the new face is found through the extended graph, as by exact search
+        # the new face is found through the extended index, as by exact search
         hit = extended.search(extended.vector(newest)[None], k=1)[0][0]
         assert hit.face_id == newest and hit.distance < 1e-6
         assert [h.face_id for h in extended.similar(newest, 5)] == [
             h.face_id for h in exact.similar(newest, 5)
         ]
-        assert FaceIndex.open(catalog, params=HNSW).status == "loaded"
+        assert FaceIndex.open(catalog, params=IVF).status == "loaded"
 
     with sqlite3.connect(private_db) as conn:  # an image leaves the catalog
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("DELETE FROM images WHERE id = (SELECT MIN(image_id) FROM faces)")
     with Catalog(private_db) as catalog:
-        assert FaceIndex.open(catalog, params=HNSW).status == "built"
+        assert FaceIndex.open(catalog, params=IVF).status == "built"
 
     with sqlite3.connect(private_db) as conn:  # same face ids, a different embedding
         conn.execute(
@@ -151,8 +156,23 @@ def test_index_is_saved_reused_extended_and_rebuilt(private_db, tmp_path):
             " WHERE id = (SELECT MAX(id) FROM faces)"
         )
     with Catalog(private_db) as catalog:
-        assert FaceIndex.open(catalog, params=HNSW).status == "built"
-        assert FaceIndex.open(catalog, params=IndexParams(flat_below=0, m=16)).status == "built"
+        assert FaceIndex.open(catalog, params=IVF).status == "built"
+        assert FaceIndex.open(catalog, params=IndexParams(flat_below=0, lists=8)).status == "built"
+
+
+def test_index_is_retrained_once_the_catalog_outgrows_its_lists(tmp_path):
+    db = tmp_path / "growing.db"
+    synthetic_catalog(db, people=50, per_person=4)
+    with Catalog(db) as catalog:
+        assert FaceIndex.open(catalog, params=IVF).status == "built"  # lists from 200 faces
+    synthetic_catalog(db, people=50, per_person=4, seed=1, first=200)
+    with Catalog(db) as catalog:
+        assert FaceIndex.open(catalog, params=IVF).status == "extended"  # 400 <= 4 x 200
+    synthetic_catalog(db, people=100, per_person=5, seed=2, first=400)
+    with Catalog(db) as catalog:
+        rebuilt = FaceIndex.open(catalog, params=IVF)  # 900 > 4 x 200: new lists
+        assert rebuilt.status == "built" and rebuilt.ann.ntotal == 900
+        assert FaceIndex.open(catalog, params=IVF).status == "loaded"
 
 
 def test_similar_leaves_the_face_out_and_checks_ids(search_db):
