@@ -91,12 +91,10 @@ def main() -> None:
                 f"{args.catalog} holds {images} of {LFW_IMAGES} LFW images; "
                 "run bench/common.py to finish it"
             )
-        matrix = catalog.face_matrix()
+        matrix = catalog.face_matrix(order="path")  # the input `faceatlas cluster` gives
         truth = folder_labels(catalog)
-        norms = np.array(
-            [r[0] for r in catalog.conn.execute("SELECT embedding_norm FROM faces ORDER BY id")],
-            dtype=np.float32,
-        )
+        norm_of = dict(catalog.conn.execute("SELECT id, embedding_norm FROM faces"))
+        norms = np.array([norm_of[int(i)] for i in matrix.face_ids], dtype=np.float32)
     X, groups, face_ids = matrix.vectors, matrix.image_ids, matrix.face_ids
     print(
         f"{len(X)} faces in {images} images, {len(truth)} labelled, "

@@ -3,14 +3,16 @@
 Usage::
 
     .venv/bin/python bench/extract.py [--lfw-images 500] [--sets lfw,wild] [--min-face 40]
+                                      [--no-flip]
 
 Both pipelines see the same images in one run: (a) ``--lfw-images`` LFW images spread over the
 alphabet (every 26th file in name order) and (b) every photo in ``people-deepface`` and
 ``group-photos`` at full size. For each set it prints images/s in one process (= per core) for
 ``face_recognition`` 1.3 (``load_image_file``, ``face_locations`` = HOG at upsample 1,
 ``face_encodings``) and for faceatlas (decode, HOG at the ``--min-face`` scale, 5 landmarks,
-chips, ONNX ResNet: the code a worker runs), the ratio, the faces each found, and whether the two
-agree on the faces both found (matched by box IoU >= 0.5; cosine of the embeddings). Then
+chips, ONNX ResNet, by default on each chip and its mirror: the code a worker runs), the ratio,
+the faces each found, and, with ``--no-flip`` (face_recognition's vectors exactly), whether the
+two agree on the faces both found (matched by box IoU >= 0.5; cosine of the embeddings). Then
 faceatlas once more as ``faceatlas index --workers 2`` would run it (spawned workers, catalog
 writes), and the embedder alone at batch sizes 1, 8, 32 and 128 against the compute floor.
 ``--detection-variants N`` instead times dlib's HOG alone in colour and grey, upsampled by dlib
@@ -153,7 +155,9 @@ def compare(name: str, paths: list[Path], model: ModelConfig, workers: int) -> N
     print(f"faceatlas,        1 process: {our_rate:7.2f} images/s  {ours.faces:5d} faces")
     print(f"ratio per core: {our_rate / fr_rate:.2f}x")
     matched, cosines = agreement(theirs, ours)
-    if matched:
+    if model.flip:
+        print("embeddings: mirror-averaged, not face_recognition's (--no-flip to compare them)")
+    elif matched:
         agree = float(np.mean(cosines >= AGREE_COSINE))
         print(
             f"same faces: {matched} found by both; embedding cosine min {cosines.min():.5f}, "
@@ -226,6 +230,12 @@ def main() -> None:
     parser.add_argument("--sets", default="lfw,wild", help="comma-separated: lfw, wild")
     parser.add_argument("--min-face", type=int, default=40, help="faceatlas --min-face")
     parser.add_argument("--workers", type=int, default=2, help="also time index --workers N")
+    parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=ModelConfig().flip,
+        help="faceatlas --flip (default) or --no-flip",
+    )
     parser.add_argument("--embedder-faces", type=int, default=128, help="0: skip")
     parser.add_argument(
         "--detection-variants",
@@ -236,7 +246,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    print(f"cores: {os.cpu_count()}, faceatlas --min-face {args.min_face}")
+    flip = "--flip" if args.flip else "--no-flip"
+    print(f"cores: {os.cpu_count()}, faceatlas --min-face {args.min_face} {flip}")
     sets = set(args.sets.split(","))
     if args.detection_variants:
         if "lfw" in sets:
@@ -245,7 +256,7 @@ def main() -> None:
         if "wild" in sets:
             detection_variants("people-deepface + group-photos", wild_photos())
         return
-    model = ModelConfig(min_face=args.min_face, threads=1)
+    model = ModelConfig(min_face=args.min_face, threads=1, flip=args.flip)
     if "lfw" in sets:
         compare("LFW sample (every 26th)", lfw_sample(args.lfw_images), model, args.workers)
     if "wild" in sets:

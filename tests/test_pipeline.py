@@ -1,4 +1,4 @@
-"""The face pipeline's options: jitter (dlib's, in numpy), faces at known boxes, --embedder."""
+"""The face pipeline's options: flip, jitter (dlib's, in numpy), faces at known boxes, embedder."""
 
 from __future__ import annotations
 
@@ -73,6 +73,20 @@ def test_onnx_jitter_averages_jittered_chips(chips: np.ndarray) -> None:
     np.testing.assert_allclose(alone[0], jittered[1], atol=1e-5)
     # dlib's convention: 1 jitter means none.
     np.testing.assert_array_equal(OnnxEmbedder(threads=1, jitter=1).embed(chips), plain)
+
+
+def test_flip_averages_the_chip_and_its_mirror(pipeline: FacePipeline) -> None:
+    rgb = load_rgb(data("lfw", "Colin_Powell", "Colin_Powell_0001.jpg"))
+    (flipped,) = pipeline.analyze(rgb)[:1]
+    (plain,) = ModelConfig(flip=False).build().analyze(rgb)[:1]
+    chip = face_chips(rgb, pipeline.detector.detect(rgb)[:1])
+    raw = OnnxEmbedder(threads=1).embed(np.concatenate([chip, chip[:, :, ::-1]]))
+    by_hand = raw.mean(axis=0) / np.linalg.norm(raw.mean(axis=0))
+    np.testing.assert_allclose(flipped.embedding, by_hand, atol=1e-5)
+    np.testing.assert_allclose(plain.embedding, raw[0] / np.linalg.norm(raw[0]), atol=1e-5)
+    # the same face in the same space, a little moved: far below any same-person threshold
+    assert 0.01 < np.linalg.norm(flipped.embedding - plain.embedding) < 0.2
+    assert pipeline.flip and not ModelConfig(jitter=4).build().flip  # jitter mirrors by itself
 
 
 def test_jitter_with_onnx_is_accepted() -> None:

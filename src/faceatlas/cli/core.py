@@ -11,6 +11,7 @@ from faceatlas.cli.cluster import threshold_option
 from faceatlas.cli.index import (
     detector_option,
     embedder_option,
+    flip_option,
     jitter_option,
     min_face_option,
     quiet_option,
@@ -78,6 +79,7 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
 @min_face_option
 @embedder_option
 @jitter_option
+@flip_option
 @threshold_option
 @mode_option
 @min_faces_option
@@ -92,6 +94,7 @@ def run(
     min_face: int,
     embedder: str,
     jitter: int,
+    flip: bool,
     threshold: float,
     mode: str,
     min_faces: int,
@@ -108,7 +111,9 @@ def run(
       faceatlas run ~/Pictures people/
     """
     out.mkdir(parents=True, exist_ok=True)
-    model = ModelConfig(detector=detector, min_face=min_face, embedder=embedder, jitter=jitter)
+    model = ModelConfig(
+        detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
+    )
     config = IndexConfig(model=model, workers=workers)
     with open_catalog(out / RUN_CATALOG) as catalog:
         summary = index_paths(

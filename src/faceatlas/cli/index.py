@@ -54,6 +54,14 @@ jitter_option = click.option(
     help="Average each face's embedding over N randomly jittered copies of its chip (dlib's "
     "num_jitters; slightly more accurate, about N times slower to embed). 0 or 1: off.",
 )
+flip_option = click.option(
+    "--flip/--no-flip",
+    default=True,
+    show_default=True,
+    help="Average each face's embedding with its mirror image's: fewer errors (LFW verification "
+    "98.9 -> 99.3 %) for twice the embedding time (~4 ms a face). --no-flip gives "
+    "face_recognition's vectors. Not combined with --jitter, which mirrors copies itself.",
+)
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 search_index_option = click.option(
     "--search-index/--no-search-index",
@@ -109,6 +117,7 @@ existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
 @min_face_option
 @embedder_option
 @jitter_option
+@flip_option
 @click.option("--retry-errors", is_flag=True, help="Try again images that failed before.")
 @click.option(
     "--tsv",
@@ -209,6 +218,7 @@ def index(
     min_face: int,
     embedder: str,
     jitter: int,
+    flip: bool,
     retry_errors: bool,
     tsv_files: tuple[Path, ...],
     image_column: int | str,
@@ -260,7 +270,9 @@ def index(
     if not (paths or tsv_files or list_files):
         raise click.UsageError("nothing to index: give PATHS, --tsv FILE or --list FILE")
     config = IndexConfig(
-        model=ModelConfig(detector=detector, min_face=min_face, embedder=embedder, jitter=jitter),
+        model=ModelConfig(
+            detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
+        ),
         workers=workers,
         retry_errors=retry_errors,
         largest_face_only=largest_face_only,

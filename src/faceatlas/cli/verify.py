@@ -10,6 +10,7 @@ from faceatlas.cli import main
 from faceatlas.cli.index import (
     detector_option,
     embedder_option,
+    flip_option,
     jitter_option,
     min_face_option,
     workers_option,
@@ -49,6 +50,7 @@ from faceatlas.index import IndexConfig
 @min_face_option
 @embedder_option
 @jitter_option
+@flip_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @fail_on(ModelFilesMissing, ValueError, OSError)
 def eval_verification(
@@ -60,6 +62,7 @@ def eval_verification(
     min_face: int,
     embedder: str,
     jitter: int,
+    flip: bool,
     as_json: bool,
 ) -> None:
     """Face verification accuracy on LFW's official 10-fold protocol.
@@ -77,7 +80,9 @@ def eval_verification(
     """
     from faceatlas.verification import verify_lfw  # lazy: pulls in scikit-learn via evaluate
 
-    model = ModelConfig(detector=detector, min_face=min_face, embedder=embedder, jitter=jitter)
+    model = ModelConfig(
+        detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
+    )
     config = IndexConfig(model=model, workers=workers)
     if db_path is None:
         report = verify_lfw(pairs_file, lfw_dir, None, config)

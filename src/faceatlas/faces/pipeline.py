@@ -27,6 +27,7 @@ class ModelConfig:
     max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS
     embedder: str = "onnx"
     jitter: int = 0  # dlib's num_jitters: >= 2 averages that many jittered chips per face
+    flip: bool = True  # average each chip's descriptor with its mirror image's (not with jitter)
     models_dir: Path | None = None
     threads: int = 1  # inference threads per worker process
 
@@ -60,15 +61,21 @@ class ModelConfig:
             embedder: Embedder = OnnxEmbedder(path, threads=self.threads, jitter=self.jitter)
         else:
             embedder = DlibEmbedder(self.models_dir, self.jitter)
-        return FacePipeline(detector, embedder)
+        return FacePipeline(detector, embedder, flip=self.flip and self.jitter < 2)
 
 
 class FacePipeline:
-    """Runs a detector and an embedder; ``name`` identifies the embedding space in the catalog."""
+    """Runs a detector and an embedder; ``name`` identifies the embedding space in the catalog.
 
-    def __init__(self, detector: DlibDetector, embedder: Embedder) -> None:
+    With ``flip``, a face's raw descriptor is the mean of its chip's and its mirrored chip's
+    (test-time augmentation; dlib's jitter mirrors half its copies too). Same embedding space,
+    less noise: LFW verification 98.9 -> 99.3 %, clustering errors down (docs/model.md).
+    """
+
+    def __init__(self, detector: DlibDetector, embedder: Embedder, flip: bool = False) -> None:
         self.detector = detector
         self.embedder = embedder
+        self.flip = flip
 
     @property
     def name(self) -> str:
@@ -88,7 +95,12 @@ class FacePipeline:
     def _embed(self, rgb: np.ndarray, detections: list[Detection]) -> list[Face]:
         if not detections:
             return []
-        raw = self.embedder.embed(face_chips(rgb, detections))
+        chips = face_chips(rgb, detections)
+        if self.flip:
+            both = self.embedder.embed(np.concatenate([chips, chips[:, :, ::-1]]))
+            raw = (both[: len(chips)] + both[len(chips) :]) / 2
+        else:
+            raw = self.embedder.embed(chips)
         unit, norms = normalise(raw)
         return [
             Face(

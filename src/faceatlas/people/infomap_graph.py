@@ -24,7 +24,9 @@ class Infomap:
     k : int
         Neighbours per face in the kNN graph.
     trials : int
-        Infomap restarts; the best partition is kept.
+        Infomap restarts; the partition with the shortest description is kept. One trial
+        sometimes splits a very large person in two (George W. Bush's 529 LFW faces, at some
+        cuts and face orders: pairwise F 0.98 -> 0.83); five did not in any run we made.
     seed : int
         Infomap's random seed, for reproducible results.
 
@@ -44,7 +46,7 @@ class Infomap:
 
     uses_graph = True
 
-    def __init__(self, threshold: float = 0.4, k: int = 30, trials: int = 1, seed: int = 0):
+    def __init__(self, threshold: float = 0.4, k: int = 30, trials: int = 5, seed: int = 0):
         self.threshold = threshold
         self.k = k
         self.trials = trials
