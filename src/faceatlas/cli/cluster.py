@@ -105,8 +105,8 @@ threshold_option = click.option(
     multiple=True,
     metavar="KEY=VALUE",
     help="Method-specific setting, repeatable: e.g. min_samples=2 (dbscan), "
-    "representative=mean (leader), rank_threshold=1.6 (rank-order), trials=10 (infomap; 5 by "
-    "default).",
+    "representative=mean (leader), rank_threshold=1.6 (rank-order), trials=5 (infomap), "
+    "rejoin=0 (infomap: keep the modules as Infomap cut them).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option(
