@@ -59,7 +59,7 @@ flip_option = click.option(
     default=True,
     show_default=True,
     help="Average each face's embedding with its mirror image's: fewer errors (LFW verification "
-    "98.9 -> 99.3 %) for twice the embedding time (~4 ms a face). --no-flip gives "
+    "98.8 -> 99.2 %) for twice the embedding time (~4 ms a face). --no-flip gives "
     "face_recognition's vectors. Not combined with --jitter, which mirrors copies itself.",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

@@ -69,7 +69,7 @@ class FacePipeline:
 
     With ``flip``, a face's raw descriptor is the mean of its chip's and its mirrored chip's
     (test-time augmentation; dlib's jitter mirrors half its copies too). Same embedding space,
-    less noise: LFW verification 98.9 -> 99.3 %, clustering errors down (docs/model.md).
+    less noise: LFW verification 98.8 -> 99.2 %, clustering errors down (docs/model.md).
     """
 
     def __init__(self, detector: DlibDetector, embedder: Embedder, flip: bool = False) -> None:
