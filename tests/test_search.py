@@ -175,6 +175,32 @@ def test_index_is_retrained_once_the_catalog_outgrows_its_lists(tmp_path):
         assert FaceIndex.open(catalog, params=IVF).status == "loaded"
 
 
+def test_refreshed_reads_only_the_new_faces_and_reopens_after_other_changes(tmp_path):
+    db = tmp_path / "live.db"
+    synthetic_catalog(db, people=50, per_person=4)
+    with Catalog(db) as catalog:
+        graph, exact = FaceIndex.open(catalog, params=IVF), FaceIndex.open(catalog)
+        assert graph.refreshed(catalog) is graph  # nothing changed
+    synthetic_catalog(db, people=25, per_person=4, seed=1, first=200)  # 100 faces added
+    with Catalog(db) as catalog:
+        grown, grown_exact = graph.refreshed(catalog), exact.refreshed(catalog)
+        truth = FaceIndex.open(catalog, params=IndexParams(flat_below=10**9))
+        queries = catalog.face_matrix().vectors[::7]
+    assert (grown.status, grown.added, len(grown), grown.ann.ntotal) == ("extended", 100, 300, 300)
+    assert graph.ann.ntotal == 200  # a copy was extended: searches in flight are undisturbed
+    assert (grown_exact.status, len(grown_exact)) == ("exact", 300)
+    for index in (grown, grown_exact):
+        found = [[h.face_id for h in hits] for hits in index.search(queries, k=5)]
+        assert found == [[h.face_id for h in hits] for hits in truth.search(queries, k=5)]
+
+    with sqlite3.connect(db) as conn:  # an image leaves the catalog: the summary changes
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM images WHERE id = (SELECT MIN(image_id) FROM faces)")
+    with Catalog(db) as catalog:
+        reopened = grown.refreshed(catalog)
+    assert reopened.status == "built" and len(reopened) == 299
+
+
 def test_similar_leaves_the_face_out_and_checks_ids(search_db):
     with Catalog(search_db) as catalog:
         index = FaceIndex.open(catalog)

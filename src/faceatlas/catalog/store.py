@@ -205,19 +205,38 @@ class Catalog:
                 found[path] = (segment, source)
         return found
 
-    def face_matrix(self, model: str | None = None, order: str = "id") -> FaceMatrix:
+    def face_matrix(
+        self, model: str | None = None, order: str = "id", after_id: int | None = None
+    ) -> FaceMatrix:
         """Every face's embedding as one matrix (fast: one blob join).
 
         ``order="id"`` lists faces by face id, which follows the order workers finished in;
         ``order="path"`` by image path and position in the photo, the same on every run, for
-        steps whose result depends on input order (clustering).
+        steps whose result depends on input order (clustering). ``after_id``: only faces with a
+        larger id (those added since).
         """
-        query = "SELECT f.id, f.image_id, f.embedding FROM faces f"
-        args: tuple = ()
+        where, args = [], []
         if model is not None:
-            query += " WHERE f.model = ?"
-            args = (model,)
+            where.append("f.model = ?")
+            args.append(model)
+        if after_id is not None:
+            where.append("f.id > ?")
+            args.append(after_id)
+        query = "SELECT f.id, f.image_id, f.embedding FROM faces f"
+        if where:
+            query += " WHERE " + " AND ".join(where)
         return _to_matrix(self.conn.execute(query + _order_by(order), args).fetchall())
+
+    def faces_summary(self, model: str, up_to_id: int) -> tuple[int, int, int, float]:
+        """(count, sum of ids, sum of image ids, sum of embedding norms) of ``model``'s faces
+        with id <= ``up_to_id``: one pass over the faces table, no embedding read, that
+        changes when any of those faces is removed or replaced."""
+        row = self.conn.execute(
+            "SELECT count(*), total(id), total(image_id), total(embedding_norm) FROM faces"
+            " WHERE model = ? AND id <= ?",
+            (model, up_to_id),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2]), float(row[3])
 
     def iter_face_blocks(self, size: int, order: str = "path") -> Iterator[FaceMatrix]:
         """Every face's embedding, streamed in blocks of ``size`` rows (memory: one block).

@@ -195,6 +195,7 @@ class FaceIndex:
         ann: faiss.Index | None,
         status: str,
         added: int = 0,
+        summary: tuple | None = None,
     ) -> None:
         self.matrix = matrix
         self.model = model
@@ -202,6 +203,7 @@ class FaceIndex:
         self.ann = ann
         self.status = status
         self.added = added
+        self.summary = summary  # Catalog.faces_summary of the faces held, for refreshed()
         self.vectors = np.ascontiguousarray(matrix.vectors, dtype=np.float32)
         self._flat: faiss.Index | None = None
         if ann is None:
@@ -230,8 +232,9 @@ class FaceIndex:
         params = params or IndexParams()
         model = catalog_model(catalog, model)
         matrix = catalog.face_matrix(model)
+        summary = catalog.faces_summary(model, int(matrix.face_ids[-1]) if len(matrix) else 0)
         if len(matrix) < params.flat_below:
-            return cls(matrix, model, params, None, "exact")
+            return cls(matrix, model, params, None, "exact", summary=summary)
         if index_path is not None:
             files: tuple[Path, Path] | None = (Path(index_path), Path(f"{index_path}.json"))
         elif catalog.path != ":memory:":
@@ -253,7 +256,37 @@ class FaceIndex:
             "face index %s: %d faces in %d lists, %.1f s", status, len(matrix),
             ann.nlist, time.monotonic() - started,
         )
-        return cls(matrix, model, params, ann, status, added=len(matrix) - kept)
+        return cls(matrix, model, params, ann, status, len(matrix) - kept, summary)
+
+    def refreshed(self, catalog: Catalog) -> FaceIndex:
+        """This index brought up to ``catalog``'s faces, as cheaply as is safe.
+
+        If the faces it holds are still there unchanged (``Catalog.faces_summary``: one pass
+        over the faces table, no embedding read), only the faces added since are read and
+        encoded into a copy of the index (``status`` "extended"; this same index if there are
+        none); anything else reopens it with ``open``. Nothing is saved: the index file is
+        ``faceatlas index``'s job.
+        """
+        last = int(self.matrix.face_ids[-1]) if len(self) else 0
+        if self.summary is None or catalog.faces_summary(self.model, last) != self.summary:
+            return FaceIndex.open(catalog, self.model, self.params)
+        new = catalog.face_matrix(self.model, after_id=last)
+        if len(new) == 0:
+            return self
+        matrix = FaceMatrix(
+            np.concatenate([self.matrix.face_ids, new.face_ids]),
+            np.concatenate([self.matrix.image_ids, new.image_ids]),
+            np.concatenate([self.vectors, new.vectors]),
+        )
+        if self.ann is None and len(matrix) >= self.params.flat_below:
+            return FaceIndex.open(catalog, self.model, self.params)  # time for an ANN index
+        ann = None
+        if self.ann is not None:
+            ann = faiss.clone_index(self.ann)  # other threads may be searching the old one
+            ann.add(np.ascontiguousarray(new.vectors, dtype=np.float32))
+        summary = catalog.faces_summary(self.model, int(matrix.face_ids[-1]))
+        status = "exact" if ann is None else "extended"
+        return FaceIndex(matrix, self.model, self.params, ann, status, len(new), summary)
 
     # -- queries ------------------------------------------------------------------------------
 

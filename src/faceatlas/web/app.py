@@ -85,15 +85,17 @@ class Searcher:
 
     @property
     def index(self) -> FaceIndex:
-        """The search index, reopened first if the catalog changed since (thread safe).
+        """The search index, refreshed first if the catalog changed since (thread safe).
 
-        The check costs one pragma; a reopen loads, extends or rebuilds as ``FaceIndex.open``
-        decides, and requests wait for it rather than miss new faces.
+        The check costs one pragma; a refresh reads only the faces added since when the others
+        are unchanged (``FaceIndex.refreshed``), else reopens the index, and requests wait for
+        it rather than miss new faces.
         """
         with self._index_lock:
             version = self._data_version()
             if version != self._seen:
-                self._index = self._open_index()
+                with self.catalog() as catalog:
+                    self._index = self._index.refreshed(catalog)
                 self._seen = version
                 log.info("catalog changed: search index %s", self._index.status)
             return self._index
