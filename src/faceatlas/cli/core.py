@@ -9,11 +9,7 @@ import click
 from faceatlas.cli import main
 from faceatlas.cli.cluster import threshold_option
 from faceatlas.cli.index import (
-    detector_option,
-    embedder_option,
-    flip_option,
-    jitter_option,
-    min_face_option,
+    model_options,
     quiet_option,
     report_index,
     report_search_index,
@@ -75,11 +71,7 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
 @click.argument("photos", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @workers_option
-@detector_option
-@min_face_option
-@embedder_option
-@jitter_option
-@flip_option
+@model_options
 @threshold_option
 @mode_option
 @min_faces_option
@@ -90,11 +82,7 @@ def run(
     photos: tuple[Path, ...],
     out: Path,
     workers: int,
-    detector: str,
-    min_face: int,
-    embedder: str,
-    jitter: int,
-    flip: bool,
+    model: ModelConfig,
     threshold: float,
     mode: str,
     min_faces: int,
@@ -111,9 +99,6 @@ def run(
       faceatlas run ~/Pictures people/
     """
     out.mkdir(parents=True, exist_ok=True)
-    model = ModelConfig(
-        detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
-    )
     config = IndexConfig(model=model, workers=workers)
     with open_catalog(out / RUN_CATALOG) as catalog:
         summary = index_paths(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -62,6 +65,33 @@ flip_option = click.option(
     "98.8 -> 99.2 %) for twice the embedding time (~4 ms a face). --no-flip gives "
     "face_recognition's vectors. Not combined with --jitter, which mirrors copies itself.",
 )
+
+
+def model_options(command: Callable) -> Callable:
+    """The face-model options (--detector, --min-face, --embedder, --jitter, --flip), handed to
+    ``command`` as one ``model: ModelConfig`` argument."""
+
+    @functools.wraps(command)
+    def with_model(
+        *args: Any,
+        detector: str,
+        min_face: int,
+        embedder: str,
+        jitter: int,
+        flip: bool,
+        **kwargs: Any,
+    ) -> Any:
+        model = ModelConfig(
+            detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
+        )
+        return command(*args, model=model, **kwargs)
+
+    options = (detector_option, min_face_option, embedder_option, jitter_option, flip_option)
+    for option in reversed(options):  # as if stacked in this order above the command
+        with_model = option(with_model)
+    return with_model
+
+
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 search_index_option = click.option(
     "--search-index/--no-search-index",
@@ -113,11 +143,7 @@ existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @db_option
 @workers_option
-@detector_option
-@min_face_option
-@embedder_option
-@jitter_option
-@flip_option
+@model_options
 @click.option("--retry-errors", is_flag=True, help="Try again images that failed before.")
 @click.option(
     "--tsv",
@@ -214,11 +240,7 @@ def index(
     paths: tuple[Path, ...],
     db_path: Path,
     workers: int,
-    detector: str,
-    min_face: int,
-    embedder: str,
-    jitter: int,
-    flip: bool,
+    model: ModelConfig,
     retry_errors: bool,
     tsv_files: tuple[Path, ...],
     image_column: int | str,
@@ -270,9 +292,7 @@ def index(
     if not (paths or tsv_files or list_files):
         raise click.UsageError("nothing to index: give PATHS, --tsv FILE or --list FILE")
     config = IndexConfig(
-        model=ModelConfig(
-            detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
-        ),
+        model=model,
         workers=workers,
         retry_errors=retry_errors,
         largest_face_only=largest_face_only,

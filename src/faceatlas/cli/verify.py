@@ -8,11 +8,7 @@ import click
 
 from faceatlas.cli import main
 from faceatlas.cli.index import (
-    detector_option,
-    embedder_option,
-    flip_option,
-    jitter_option,
-    min_face_option,
+    model_options,
     workers_option,
 )
 from faceatlas.cli.options import echo_json, fail_on, open_catalog
@@ -46,11 +42,7 @@ from faceatlas.index import IndexConfig
     "Default: a temporary catalog.",
 )
 @workers_option
-@detector_option
-@min_face_option
-@embedder_option
-@jitter_option
-@flip_option
+@model_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @fail_on(ModelFilesMissing, ValueError, OSError)
 def eval_verification(
@@ -58,11 +50,7 @@ def eval_verification(
     lfw_dir: Path,
     db_path: Path | None,
     workers: int,
-    detector: str,
-    min_face: int,
-    embedder: str,
-    jitter: int,
-    flip: bool,
+    model: ModelConfig,
     as_json: bool,
 ) -> None:
     """Face verification accuracy on LFW's official 10-fold protocol.
@@ -80,9 +68,6 @@ def eval_verification(
     """
     from faceatlas.verification import verify_lfw  # lazy: pulls in scikit-learn via evaluate
 
-    model = ModelConfig(
-        detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
-    )
     config = IndexConfig(model=model, workers=workers)
     if db_path is None:
         report = verify_lfw(pairs_file, lfw_dir, None, config)
