@@ -16,6 +16,7 @@ from faceatlas.catalog.migrations import apply_migrations
 from faceatlas.faces.record import ImageResult
 
 EMBEDDING_DTYPE = np.float32
+BATCH = 500  # ids per IN (...) query: well under SQLite's host-parameter limit (999 in old builds)
 
 
 @dataclass(slots=True)
@@ -55,6 +56,19 @@ class PersonRow:
     @property
     def label(self) -> str:
         return self.name or f"person_{self.rank:04d}"
+
+
+@dataclass(slots=True)
+class ImageRow:
+    """One image's record: where its bytes are and what indexing made of it."""
+
+    image_id: int
+    path: str
+    source: str | None  # container locator (TSV row, archive member), or None for a file
+    status: str  # "ok", "no_face" or "error"
+    error: str | None
+    width: int
+    height: int
 
 
 @dataclass(slots=True)
@@ -372,6 +386,47 @@ class Catalog:
     def image_path(self, image_id: int) -> str | None:
         row = self.conn.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
         return row[0] if row else None
+
+    def image(self, image_id: int) -> ImageRow | None:
+        """One image's record (path, container locator, status), or None."""
+        row = self.conn.execute(
+            "SELECT id, path, source, status, error, width, height FROM images WHERE id = ?",
+            (image_id,),
+        ).fetchone()
+        return None if row is None else ImageRow(*row)
+
+    def person(self, person_id: int) -> PersonRow | None:
+        """One person of the current clustering, or None."""
+        row = self.conn.execute(
+            "SELECT id, rank, name, size FROM people WHERE id = ?", (person_id,)
+        ).fetchone()
+        return None if row is None else PersonRow(*row)
+
+    def person_faces(
+        self, person_ids: Sequence[int], per_person: int | None = None
+    ) -> dict[int, list[int]]:
+        """Face ids of each person (the first ``per_person`` by face id, or all)."""
+        found: dict[int, list[int]] = {}
+        ids = [int(p) for p in person_ids]
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start : start + BATCH]
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                "SELECT person_id, face_id FROM (SELECT person_id, face_id, ROW_NUMBER() OVER"
+                " (PARTITION BY person_id ORDER BY face_id) AS n FROM assignments"
+                f" WHERE person_id IN ({marks}))"
+            )
+            args: list[int] = list(chunk)
+            if per_person is not None:
+                sql += " WHERE n <= ?"
+                args.append(per_person)
+            for pid, fid in self.conn.execute(sql + " ORDER BY person_id, face_id", args):
+                found.setdefault(pid, []).append(fid)
+        return found
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to this catalog."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     # -- numbers ------------------------------------------------------------------------------
 
