@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from faceatlas.catalog import Catalog
+from faceatlas.errors import NoPeopleYet
 from faceatlas.metrics import ClusterScores, cluster_scores
 
 
@@ -30,25 +31,9 @@ class FaceLabels:
         return len(self.face_ids)
 
 
-def central_faces(catalog: Catalog) -> list[tuple[int, str]]:
-    """(face id, image path) of the face nearest the centre of each image, by face id."""
-    rows = catalog.conn.execute(
-        "SELECT f.id, i.path, i.width, i.height, f.left, f.top, f.right, f.bottom"
-        " FROM faces f JOIN images i ON i.id = f.image_id ORDER BY f.image_id, f.id"
-    )
-    best: dict[str, tuple[float, int]] = {}
-    for face_id, path, width, height, left, top, right, bottom in rows:
-        off = ((left + right) / 2 - width / 2) ** 2 + ((top + bottom) / 2 - height / 2) ** 2
-        if path not in best or off < best[path][0]:
-            best[path] = (off, face_id)
-    return sorted((face_id, path) for path, (_, face_id) in best.items())
-
-
-
-
 def folder_labels(catalog: Catalog) -> FaceLabels:
     """Identity = name of the folder holding the photo, for each photo's central face."""
-    faces = central_faces(catalog)
+    faces = catalog.central_faces()
     return FaceLabels(
         np.array([f for f, _ in faces], dtype=np.int64),
         np.array([Path(p).parent.name for _, p in faces], dtype=str),
@@ -75,7 +60,7 @@ def file_labels(catalog: Catalog, path: str | Path) -> FaceLabels:
         raise ValueError(f"{path}: no labels found")
     faces = [
         (f, by_path[str(Path(p).resolve())])
-        for f, p in central_faces(catalog)
+        for f, p in catalog.central_faces()
         if str(Path(p).resolve()) in by_path
     ]
     return FaceLabels(
@@ -111,19 +96,9 @@ def score_labels(truth: FaceLabels, face_ids: np.ndarray, predicted: np.ndarray)
     return cluster_scores(truth.identities, singletons_for_noise(predicted)[rows])
 
 
-def stored_people(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
-    """(face ids, person id or -1) of the current clustering, by face id."""
-    rows = catalog.conn.execute(
-        "SELECT f.id, COALESCE(a.person_id, -1) FROM faces f"
-        " LEFT JOIN assignments a ON a.face_id = f.id ORDER BY f.id"
-    ).fetchall()
-    arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
-    return arr[:, 0], arr[:, 1]
-
-
 def evaluate_catalog(catalog: Catalog, spec: str | Path) -> ClusterScores:
     """Scores of the catalog's current people against the labels ``spec`` names."""
     if catalog.clustering() is None:
-        raise ValueError("no people yet; run `faceatlas cluster` first")
-    face_ids, people = stored_people(catalog)
+        raise NoPeopleYet()
+    face_ids, people = catalog.assignments()
     return score_labels(load_labels(catalog, spec), face_ids, people)

@@ -23,6 +23,7 @@ from pathlib import Path
 from faceatlas.catalog import Catalog
 from faceatlas.decode import DEFAULT_MAX_PIXELS
 from faceatlas.engines.local import run_local
+from faceatlas.faces.model import FaceModel
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import ImageResult
 from faceatlas.progress import Meter
@@ -43,7 +44,7 @@ ENGINES = ("local", "ray")
 class IndexConfig:
     """How to index; validated once here."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: FaceModel = field(default_factory=ModelConfig)
     workers: int = 0  # 0: one per core
     max_pixels: int = DEFAULT_MAX_PIXELS
     commit_every: int = 32  # results per transaction
@@ -155,6 +156,7 @@ def index_inputs(
     """Index everything ``inputs`` names into ``catalog``; returns counts for this run."""
     config = config or IndexConfig()
     started = time.monotonic()
+    catalog.face_set_for(config.model.spec())  # reads and writes below: this model's faces
     if config.retry_errors:
         catalog.forget_errors()
     files = [p for p in inputs.paths if not (os.path.isfile(p) and is_archive(p))]

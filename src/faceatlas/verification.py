@@ -27,7 +27,6 @@ import numpy as np
 
 from faceatlas.catalog import Catalog
 from faceatlas.decode import load_rgb
-from faceatlas.evaluate import central_faces
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.index import IndexConfig, index_paths
 
@@ -148,7 +147,7 @@ class VerificationReport:
 def catalog_embeddings(catalog: Catalog, paths: Sequence[str]) -> dict[str, np.ndarray]:
     """Unit embedding of the face nearest the centre of each of ``paths`` that has one."""
     wanted = set(paths)
-    central = {path: face_id for face_id, path in central_faces(catalog) if path in wanted}
+    central = {path: face_id for face_id, path in catalog.central_faces() if path in wanted}
     matrix = catalog.face_matrix()
     row = {int(face_id): i for i, face_id in enumerate(matrix.face_ids)}
     return {path: matrix.vectors[row[face_id]] for path, face_id in central.items()}

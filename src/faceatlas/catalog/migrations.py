@@ -6,6 +6,7 @@ applied schema. Never edit a released migration; add a new one.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -109,3 +110,85 @@ def image_sources_and_segments(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE images ADD COLUMN source TEXT")
     conn.execute("ALTER TABLE images ADD COLUMN segment TEXT")
     conn.execute("CREATE INDEX images_segment ON images(segment)")
+
+
+@migration
+def face_sets(conn: sqlite3.Connection) -> None:
+    """Faces per model spec: an image is indexed once per face set, never once in all.
+
+    ``face_sets`` records what made each set (``faceatlas.faces.spec.ModelSpec`` as JSON);
+    ``scans`` what each set's run made of each image (status, error, faces detected), which
+    moves there from ``images``; faces and clusterings name their set. Existing faces become
+    one legacy set per stored model name, whose spec knows only the embedder and dimension.
+    Relative image paths (stored as given before paths were canonical) are resolved against
+    the current folder where that finds the file.
+    """
+    from faceatlas.faces.spec import ModelSpec
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    conn.execute(
+        """CREATE TABLE face_sets(
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            spec TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            created_at TEXT NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE scans(
+            face_set_id INTEGER NOT NULL REFERENCES face_sets(id) ON DELETE CASCADE,
+            image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'no_face', 'error')),
+            error TEXT,
+            face_count INTEGER NOT NULL DEFAULT 0,
+            indexed_at TEXT NOT NULL,
+            PRIMARY KEY (face_set_id, image_id)) WITHOUT ROWID"""
+    )
+    conn.execute("CREATE INDEX scans_image ON scans(image_id)")
+    conn.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("ALTER TABLE faces ADD COLUMN face_set_id INTEGER")
+    conn.execute("ALTER TABLE clusterings ADD COLUMN face_set_id INTEGER")
+    found = conn.execute(
+        "SELECT model, max(length(embedding)) / 4 FROM faces GROUP BY model ORDER BY min(id)"
+    ).fetchall()
+    has_images = conn.execute("SELECT 1 FROM images LIMIT 1").fetchone() is not None
+    if not found and has_images:
+        found = [("dlib-resnet-v1", 128)]  # only images without faces: the one model there was
+    for model, dim in found:
+        spec = ModelSpec(
+            detector="hog", min_face=40, embedder=model, dim=int(dim), legacy=True
+        )
+        set_id = conn.execute(
+            "INSERT INTO face_sets(name, spec, dim, created_at) VALUES (?, ?, ?, ?)",
+            (model, spec.to_json(), int(dim), now),
+        ).lastrowid
+        conn.execute("UPDATE faces SET face_set_id = ? WHERE model = ?", (set_id, model))
+        conn.execute(  # each set scanned what the catalog recorded for every image
+            "INSERT INTO scans(face_set_id, image_id, status, error, face_count, indexed_at)"
+            " SELECT ?, id, status, error, face_count, indexed_at FROM images",
+            (set_id,),
+        )
+        conn.execute("UPDATE clusterings SET face_set_id = ?", (set_id,))
+    if found:
+        conn.execute("INSERT INTO meta VALUES ('default_face_set', ?)", (found[0][0],))
+    conn.execute("DROP INDEX faces_image")
+    conn.execute("CREATE INDEX faces_image ON faces(image_id, face_set_id)")
+    conn.execute("CREATE INDEX faces_set ON faces(face_set_id, id)")
+    conn.execute("DROP INDEX images_status")
+    for column in ("status", "error", "face_count", "indexed_at"):
+        conn.execute(f"ALTER TABLE images DROP COLUMN {column}")
+    _resolve_relative_paths(conn)
+
+
+def _resolve_relative_paths(conn: sqlite3.Connection) -> None:
+    """Store plain-file paths in their canonical (resolved) form where the file is found."""
+    taken = {row[0] for row in conn.execute("SELECT path FROM images")}
+    for image_id, path in conn.execute(
+        "SELECT id, path FROM images WHERE source IS NULL"
+    ).fetchall():
+        if not os.path.exists(path):
+            continue
+        real = os.path.realpath(path)
+        if real != path and real not in taken:
+            conn.execute("UPDATE images SET path = ? WHERE id = ?", (real, image_id))
+            taken.add(real)

@@ -1,22 +1,39 @@
-"""``Catalog``: the one place that reads and writes the SQLite file."""
+"""``Catalog``: the one place that reads and writes the SQLite file.
+
+A catalog holds images (files, or items inside TSV files and archives) and, per *face set*, what
+one face model made of them: a scan of each image (status, error, faces detected), the faces with
+their embeddings, and the people they were grouped into. A face set is identified by the model
+spec that made it (``faceatlas.faces.spec.ModelSpec``). Every read of faces, scans and people is
+scoped to the catalog's selected face set: the one named when opening, or the default (the set
+the last index run wrote to), so faces of different models never mix.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
-from faceatlas.catalog.migrations import apply_migrations
+from faceatlas.catalog.migrations import MIGRATIONS, apply_migrations
+from faceatlas.errors import CatalogMissing, StorageError, UnknownFaceSet, UsageError
 from faceatlas.faces.record import ImageResult
+from faceatlas.faces.spec import ModelSpec
 
 EMBEDDING_DTYPE = np.float32
-BATCH = 500  # ids per IN (...) query: well under SQLite's host-parameter limit (999 in old builds)
+DEFAULT_FACE_SET = "default_face_set"  # meta key: the set the last index run wrote to
+
+
+def person_label(rank: int, name: str | None = None) -> str:
+    """What a person is called in folders and listings: the name, else ``person_NNNN``."""
+    return name or f"person_{rank:04d}"
 
 
 @dataclass(slots=True)
@@ -29,6 +46,19 @@ class FaceMatrix:
 
     def __len__(self) -> int:
         return len(self.face_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceSet:
+    """The faces one model spec made: its id, unique name and spec."""
+
+    face_set_id: int
+    name: str
+    spec: ModelSpec
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
 
 
 @dataclass(slots=True)
@@ -55,17 +85,17 @@ class PersonRow:
 
     @property
     def label(self) -> str:
-        return self.name or f"person_{self.rank:04d}"
+        return person_label(self.rank, self.name)
 
 
 @dataclass(slots=True)
 class ImageRow:
-    """One image's record: where its bytes are and what indexing made of it."""
+    """One image's record: where its bytes are and what the face set's scan made of it."""
 
     image_id: int
     path: str
     source: str | None  # container locator (TSV row, archive member), or None for a file
-    status: str  # "ok", "no_face" or "error"
+    status: str | None  # "ok", "no_face", "error"; None: not scanned by the face set
     error: str | None
     width: int
     height: int
@@ -83,24 +113,28 @@ class ExportRow:
 class Catalog:
     """A faceatlas catalog file (SQLite in WAL mode), migrated to the current schema on open.
 
+    ``model`` selects the face set that reads are scoped to (by name); by default the set the
+    last index run wrote to. A catalog whose file or folder cannot be written is opened
+    read-only: everything that reads works, writes raise ``StorageError``.
+
     >>> with Catalog(":memory:") as catalog:
     ...     catalog.stats()["images"]
     0
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, model: str | None = None, read_only: bool | None = None
+    ) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.read_only = _is_read_only(self.path) if read_only is None else read_only
+        self._conn = _connect(self.path, self.read_only)
         self._savepoints = 0
-        apply_migrations(self.conn)
+        self.batch = max(1, self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 8)
+        self.face_set: FaceSet | None = None
+        self.use(model)
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     def __enter__(self) -> Catalog:
         return self
@@ -109,184 +143,324 @@ class Catalog:
         self.close()
 
     @contextmanager
-    def atomic(self) -> Iterator[sqlite3.Connection]:
+    def atomic(self) -> Iterator[None]:
         """A transaction; nested calls become savepoints. Rolls back on any exception."""
-        outermost = not self.conn.in_transaction
+        if self.read_only:
+            raise StorageError(f"the catalog {self.path} is read-only")
+        conn = self._conn
+        outermost = not conn.in_transaction
         name = f"sp{self._savepoints}"
-        self.conn.execute("BEGIN IMMEDIATE" if outermost else f"SAVEPOINT {name}")
+        conn.execute("BEGIN IMMEDIATE" if outermost else f"SAVEPOINT {name}")
         self._savepoints += 1
         try:
-            yield self.conn
+            yield
         except BaseException:
-            self.conn.execute("ROLLBACK" if outermost else f"ROLLBACK TO {name}")
+            conn.execute("ROLLBACK" if outermost else f"ROLLBACK TO {name}")
             if not outermost:
-                self.conn.execute(f"RELEASE {name}")
+                conn.execute(f"RELEASE {name}")
             raise
         else:
-            self.conn.execute("COMMIT" if outermost else f"RELEASE {name}")
+            conn.execute("COMMIT" if outermost else f"RELEASE {name}")
         finally:
             self._savepoints -= 1
+
+    def _chunks(self, values: Sequence) -> Iterator[tuple[list, str]]:
+        """``values`` in lists that fit one query's host parameters, with their ``?`` marks."""
+        values = list(values)
+        for start in range(0, len(values), self.batch):
+            chunk = values[start : start + self.batch]
+            yield chunk, ",".join("?" * len(chunk))
+
+    # -- face sets ----------------------------------------------------------------------------
+
+    def face_sets(self) -> list[FaceSet]:
+        """Every face set, oldest first."""
+        return [
+            FaceSet(fid, name, ModelSpec.from_json(spec))
+            for fid, name, spec in self._conn.execute(
+                "SELECT id, name, spec FROM face_sets ORDER BY id"
+            )
+        ]
+
+    def use(self, model: str | None = None) -> FaceSet | None:
+        """Scope reads to the face set named ``model`` (None: the default); returns it.
+
+        The default is the set the last index run wrote to, else the only or newest one; a
+        catalog without face sets has none (reads then find nothing).
+        """
+        sets = self.face_sets()
+        if model is not None:
+            chosen = next((s for s in sets if s.name == model), None)
+            if chosen is None:
+                names = ", ".join(s.name for s in sets) or "none yet"
+                raise UnknownFaceSet(f"no face set {model!r} in {self.path} (has: {names})")
+        else:
+            row = self._conn.execute(
+                "SELECT value FROM meta WHERE key = ?", (DEFAULT_FACE_SET,)
+            ).fetchone()
+            named = [s for s in sets if row and s.name == row[0]]
+            chosen = (named or sets[-1:] or [None])[0]
+        self.face_set = chosen
+        return chosen
+
+    def face_set_for(self, spec: ModelSpec) -> FaceSet:
+        """The face set of ``spec`` (created if new), selected and made the default.
+
+        A legacy set (from before specs were recorded) of the same embedder and dimension is
+        adopted: it takes ``spec``, so an old catalog is not indexed again.
+        """
+        sets = self.face_sets()
+        with self.atomic():
+            chosen = next((s for s in sets if s.spec == spec), None)
+            if chosen is None:
+                legacy = [
+                    s for s in sets
+                    if s.spec.legacy and (s.spec.embedder, s.dim) == (spec.embedder, spec.dim)
+                ]
+                if legacy:
+                    chosen = FaceSet(legacy[0].face_set_id, legacy[0].name, spec)
+                    self._conn.execute(
+                        "UPDATE face_sets SET spec = ? WHERE id = ?",
+                        (spec.to_json(), chosen.face_set_id),
+                    )
+                else:
+                    chosen = self._add_face_set(spec, {s.name for s in sets})
+            self._conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (DEFAULT_FACE_SET, chosen.name)
+            )
+        self.face_set = chosen
+        return chosen
+
+    def _add_face_set(self, spec: ModelSpec, taken: set[str]) -> FaceSet:
+        name, n = spec.label, 1
+        while name in taken:  # same label, other weights or settings
+            n += 1
+            name = f"{spec.label}-{n}"
+        face_set_id = self._conn.execute(
+            "INSERT INTO face_sets(name, spec, dim, created_at) VALUES (?, ?, ?, ?)",
+            (name, spec.to_json(), spec.dim, _now()),
+        ).lastrowid
+        return FaceSet(face_set_id, name, spec)
+
+    @property
+    def _set_id(self) -> int | None:
+        return None if self.face_set is None else self.face_set.face_set_id
+
+    def _writing_set(self) -> int:
+        if self.face_set is None:
+            raise UsageError("no face set selected: call catalog.face_set_for(spec) first")
+        return self.face_set.face_set_id
 
     # -- images and faces -------------------------------------------------------------------
 
     def known_images(self) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) of every image already indexed (with or without faces)."""
+        """path -> (size, mtime_ns) of every image the face set has scanned."""
         return {
             path: (size, mtime)
-            for path, size, mtime in self.conn.execute("SELECT path, size, mtime_ns FROM images")
+            for path, size, mtime in self._conn.execute(
+                "SELECT i.path, i.size, i.mtime_ns FROM images i"
+                " JOIN scans s ON s.image_id = i.id WHERE s.face_set_id = ?",
+                (self._set_id,),
+            )
         }
 
+    def known_among(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) for those of ``paths`` the face set has scanned (batched).
+
+        For streams too large to load every known key at once (millions of TSV rows).
+        """
+        found: dict[str, tuple[int, int]] = {}
+        for chunk, marks in self._chunks(paths):
+            for path, size, mtime in self._conn.execute(
+                "SELECT i.path, i.size, i.mtime_ns FROM images i JOIN scans s"
+                f" ON s.image_id = i.id AND s.face_set_id = ? WHERE i.path IN ({marks})",
+                [self._set_id, *chunk],
+            ):
+                found[path] = (size, mtime)
+        return found
+
     def forget_errors(self) -> int:
-        """Drop the records of failed images so the next index retries them."""
+        """Drop the face set's records of failed images so the next index retries them."""
         with self.atomic():
-            return self.conn.execute("DELETE FROM images WHERE status = 'error'").rowcount
+            return self._conn.execute(
+                "DELETE FROM scans WHERE face_set_id = ? AND status = 'error'",
+                (self._writing_set(),),
+            ).rowcount
 
     def add_results(self, results: Iterable[ImageResult]) -> None:
-        """Store images with their faces in one transaction, replacing older versions by path."""
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self.atomic() as conn:
+        """Store scans with their faces in the selected face set, in one transaction.
+
+        An image already scanned by this set is replaced; its other sets' faces stay, unless the
+        file changed (size or mtime), which drops what every set had of it.
+        """
+        set_id, name, now = self._writing_set(), self.face_set.name, _now()
+        with self.atomic():
+            conn = self._conn
             for result in results:
-                conn.execute("DELETE FROM images WHERE path = ?", (result.path,))
+                row = conn.execute(
+                    "SELECT id, size, mtime_ns FROM images WHERE path = ?", (result.path,)
+                ).fetchone()
+                if row is not None and (row[1], row[2]) != (result.size, result.mtime_ns):
+                    conn.execute("DELETE FROM images WHERE id = ?", (row[0],))
+                    row = None
+                if row is None:
+                    image_id = conn.execute(
+                        "INSERT INTO images(path, size, mtime_ns, width, height)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (result.path, result.size, result.mtime_ns, result.width, result.height),
+                    ).lastrowid
+                else:
+                    image_id = row[0]
+                    conn.execute(
+                        "UPDATE images SET width = max(width, ?), height = max(height, ?)"
+                        " WHERE id = ?",
+                        (result.width, result.height, image_id),
+                    )
+                    conn.execute(
+                        "DELETE FROM faces WHERE image_id = ? AND face_set_id = ?",
+                        (image_id, set_id),
+                    )
                 faces = result.faces or []
-                image_id = conn.execute(
-                    "INSERT INTO images(path, size, mtime_ns, width, height, status, error,"
-                    " face_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        result.path,
-                        result.size,
-                        result.mtime_ns,
-                        result.width,
-                        result.height,
-                        result.status,
-                        result.error,
-                        len(faces),
-                        now,
-                    ),
-                ).lastrowid
+                conn.execute(
+                    "INSERT OR REPLACE INTO scans(face_set_id, image_id, status, error,"
+                    " face_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (set_id, image_id, result.status, result.error, len(faces), now),
+                )
                 conn.executemany(
-                    "INSERT INTO faces(image_id, left, top, right, bottom, score, landmarks,"
-                    " embedding, embedding_norm, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO faces(image_id, face_set_id, left, top, right, bottom, score,"
+                    " landmarks, embedding, embedding_norm, model)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             image_id,
+                            set_id,
                             *face.box,
                             face.score,
                             np.asarray(face.landmarks, dtype=np.float32).tobytes(),
                             np.asarray(face.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
                             face.embedding_norm,
-                            result.model,
+                            name,
                         )
                         for face in faces
                     ],
                 )
 
-    def known_among(self, paths: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) for those of ``paths`` already indexed (batched lookups).
-
-        For streams too large to load every known key at once (millions of TSV rows).
-        """
-        found: dict[str, tuple[int, int]] = {}
-        for start in range(0, len(paths), 500):
-            chunk = list(paths[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            for path, size, mtime in self.conn.execute(
-                f"SELECT path, size, mtime_ns FROM images WHERE path IN ({marks})", chunk
-            ):
-                found[path] = (size, mtime)
-        return found
-
     def annotate_images(self, notes: Iterable[tuple[str, str | None, str | None, int]]) -> None:
-        """Set (path, segment, source, face_count) on stored images; one transaction.
+        """Set (path, segment, source, faces detected) on stored images; one transaction.
 
         Call inside the ``atomic()`` block that stored the images, so both commit together.
         """
-        with self.atomic() as conn:
-            conn.executemany(
-                "UPDATE images SET segment = ?, source = ?, face_count = ? WHERE path = ?",
-                [(segment, source, count, path) for path, segment, source, count in notes],
+        notes = list(notes)
+        with self.atomic():
+            self._conn.executemany(
+                "UPDATE images SET segment = ?, source = ? WHERE path = ?",
+                [(segment, source, path) for path, segment, source, _ in notes],
+            )
+            self._conn.executemany(
+                "UPDATE scans SET face_count = ? WHERE face_set_id = ?"
+                " AND image_id = (SELECT id FROM images WHERE path = ?)",
+                [(count, self._writing_set(), path) for path, _, _, count in notes],
             )
 
     def image_sources(self, paths: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
         """path -> (segment, source locator) for the given image paths."""
-        wanted = list(dict.fromkeys(paths))
         found: dict[str, tuple[str | None, str | None]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for path, segment, source in self.conn.execute(
+        for chunk, marks in self._chunks(dict.fromkeys(paths)):
+            for path, segment, source in self._conn.execute(
                 f"SELECT path, segment, source FROM images WHERE path IN ({marks})", chunk
             ):
                 found[path] = (segment, source)
         return found
 
-    def face_matrix(
-        self, model: str | None = None, order: str = "id", after_id: int | None = None
-    ) -> FaceMatrix:
-        """Every face's embedding as one matrix (fast: one blob join).
+    def face_matrix(self, order: str = "id", after_id: int | None = None) -> FaceMatrix:
+        """The face set's embeddings as one matrix (fast: one blob join).
 
         ``order="id"`` lists faces by face id, which follows the order workers finished in;
         ``order="path"`` by image path and position in the photo, the same on every run, for
         steps whose result depends on input order (clustering). ``after_id``: only faces with a
         larger id (those added since).
         """
-        where, args = [], []
-        if model is not None:
-            where.append("f.model = ?")
-            args.append(model)
+        query = "SELECT f.id, f.image_id, f.embedding FROM faces f WHERE f.face_set_id = ?"
+        args: list = [self._set_id]
         if after_id is not None:
-            where.append("f.id > ?")
+            query += " AND f.id > ?"
             args.append(after_id)
-        query = "SELECT f.id, f.image_id, f.embedding FROM faces f"
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        return _to_matrix(self.conn.execute(query + _order_by(order), args).fetchall())
+        return _to_matrix(self._conn.execute(query + _order_by(order), args).fetchall())
 
-    def faces_summary(self, model: str, up_to_id: int) -> tuple[int, int, int, float]:
-        """(count, sum of ids, sum of image ids, sum of embedding norms) of ``model``'s faces
+    def embedding_norms(self, face_ids: Sequence[int]) -> np.ndarray:
+        """The raw model output's length of each face (a cheap quality signal), in order."""
+        norm_of: dict[int, float] = {}
+        for chunk, marks in self._chunks([int(i) for i in face_ids]):
+            norm_of.update(
+                self._conn.execute(
+                    f"SELECT id, embedding_norm FROM faces WHERE id IN ({marks})", chunk
+                )
+            )
+        return np.array([norm_of[int(i)] for i in face_ids], dtype=np.float32)
+
+    def faces_summary(self, up_to_id: int) -> tuple[int, int, int, float]:
+        """(count, sum of ids, sum of image ids, sum of embedding norms) of the face set's faces
         with id <= ``up_to_id``: one pass over the faces table, no embedding read, that
         changes when any of those faces is removed or replaced."""
-        row = self.conn.execute(
+        row = self._conn.execute(
             "SELECT count(*), total(id), total(image_id), total(embedding_norm) FROM faces"
-            " WHERE model = ? AND id <= ?",
-            (model, up_to_id),
+            " WHERE face_set_id = ? AND id <= ?",
+            (self._set_id, up_to_id),
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2]), float(row[3])
 
     def iter_face_blocks(self, size: int, order: str = "path") -> Iterator[FaceMatrix]:
-        """Every face's embedding, streamed in blocks of ``size`` rows (memory: one block).
+        """The face set's embeddings, streamed in blocks of ``size`` rows (memory: one block).
 
         Write to the catalog only after the iteration ends.
         """
-        cursor = self.conn.execute(
-            "SELECT f.id, f.image_id, f.embedding FROM faces f" + _order_by(order)
+        cursor = self._conn.execute(
+            "SELECT f.id, f.image_id, f.embedding FROM faces f WHERE f.face_set_id = ?"
+            + _order_by(order),
+            (self._set_id,),
         )
         while rows := cursor.fetchmany(size):
             yield _to_matrix(rows)
 
     def segments(self) -> list[str | None]:
         """Distinct segments of images with faces, sorted (None, no segment, last)."""
-        query = "SELECT DISTINCT segment FROM images WHERE face_count > 0"
-        found = [row[0] for row in self.conn.execute(query)]
+        query = (
+            "SELECT DISTINCT i.segment FROM images i JOIN scans s ON s.image_id = i.id"
+            " WHERE s.face_set_id = ? AND s.face_count > 0"
+        )
+        found = [row[0] for row in self._conn.execute(query, (self._set_id,))]
         return sorted(s for s in found if s is not None) + ([None] if None in found else [])
 
     def segment_face_matrix(self, segment: str | None, order: str = "id") -> FaceMatrix:
         """Like ``face_matrix`` for the faces of one segment only (memory: that segment)."""
-        rows = self.conn.execute(
-            "SELECT f.id, f.image_id, f.embedding FROM faces f"
-            " WHERE f.image_id IN (SELECT id FROM images WHERE segment IS ?)" + _order_by(order),
-            (segment,),
+        rows = self._conn.execute(
+            "SELECT f.id, f.image_id, f.embedding FROM faces f WHERE f.face_set_id = ?"
+            " AND f.image_id IN (SELECT id FROM images WHERE segment IS ?)" + _order_by(order),
+            (self._set_id, segment),
         ).fetchall()
         return _to_matrix(rows)
 
-    def models(self) -> list[str]:
-        return [row[0] for row in self.conn.execute("SELECT DISTINCT model FROM faces")]
+    def central_faces(self) -> list[tuple[int, str]]:
+        """(face id, image path) of the face nearest the centre of each image, by face id."""
+        rows = self._conn.execute(
+            "SELECT f.id, i.path, i.width, i.height, f.left, f.top, f.right, f.bottom"
+            " FROM faces f JOIN images i ON i.id = f.image_id WHERE f.face_set_id = ?"
+            " ORDER BY f.image_id, f.id",
+            (self._set_id,),
+        )
+        best: dict[str, tuple[float, int]] = {}
+        for face_id, path, width, height, left, top, right, bottom in rows:
+            off = ((left + right) / 2 - width / 2) ** 2 + ((top + bottom) / 2 - height / 2) ** 2
+            if path not in best or off < best[path][0]:
+                best[path] = (off, face_id)
+        return sorted((face_id, path) for path, (_, face_id) in best.items())
 
     # -- people -------------------------------------------------------------------------------
 
     def save_clustering(
         self, method: str, params: dict, face_ids: np.ndarray, labels: np.ndarray
     ) -> int:
-        """Replace the current people with ``labels`` (one per face id; -1 = no person).
+        """Replace the face set's people with ``labels`` (one per face id; -1 = no person).
 
         People are ranked by size, largest first (rank 1). Returns the clustering id.
         """
@@ -297,12 +471,15 @@ class Catalog:
         kept = labels >= 0
         uniq, counts = np.unique(labels[kept], return_counts=True)
         order = np.lexsort((uniq, -counts))  # size desc, then label for a stable order
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        with self.atomic() as conn:
-            conn.execute("DELETE FROM clusterings")  # cascades to people and assignments
+        set_id = self._writing_set()
+        with self.atomic():
+            conn = self._conn
+            # cascades to people and assignments
+            conn.execute("DELETE FROM clusterings WHERE face_set_id = ?", (set_id,))
             clustering_id = conn.execute(
-                "INSERT INTO clusterings(method, params, created_at) VALUES (?, ?, ?)",
-                (method, json.dumps(params, sort_keys=True), now),
+                "INSERT INTO clusterings(method, params, created_at, face_set_id)"
+                " VALUES (?, ?, ?, ?)",
+                (method, json.dumps(params, sort_keys=True), _now(), set_id),
             ).lastrowid
             person_of_label = {}
             for rank, idx in enumerate(order, start=1):
@@ -320,9 +497,11 @@ class Catalog:
         return clustering_id
 
     def clustering(self) -> dict | None:
-        """Method and parameters of the current clustering, or None."""
-        row = self.conn.execute(
-            "SELECT id, method, params, created_at FROM clusterings ORDER BY id DESC LIMIT 1"
+        """Method and parameters of the face set's current clustering, or None."""
+        row = self._conn.execute(
+            "SELECT id, method, params, created_at FROM clusterings WHERE face_set_id = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (self._set_id,),
         ).fetchone()
         if row is None:
             return None
@@ -330,25 +509,26 @@ class Catalog:
 
     def export_rows(self) -> list[ExportRow]:
         """Every face with its image path, box and person folder name, by face id."""
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT f.id, i.path, f.left, f.top, f.right, f.bottom, p.rank, p.name, p.size"
             " FROM faces f JOIN images i ON i.id = f.image_id"
             " LEFT JOIN assignments a ON a.face_id = f.id"
-            " LEFT JOIN people p ON p.id = a.person_id ORDER BY f.id"
+            " LEFT JOIN people p ON p.id = a.person_id WHERE f.face_set_id = ? ORDER BY f.id",
+            (self._set_id,),
         )
         return [
             ExportRow(
                 face_id=fid,
                 image_path=path,
                 box=(left, top, right, bottom),
-                person=None if rank is None else (name or f"person_{rank:04d}"),
+                person=None if rank is None else person_label(rank, name),
                 person_size=size or 0,
             )
             for fid, path, left, top, right, bottom, rank, name, size in rows
         ]
 
     def faces(self, face_ids: Iterable[int] | None = None) -> list[FaceRow]:
-        """Stored faces (all, or the given ids) with image path and person, by face id."""
+        """Stored faces (all of the face set, or the given ids) with image path and person."""
         sql = (
             "SELECT f.id, f.image_id, i.path, f.left, f.top, f.right, f.bottom, f.landmarks,"
             " f.score, p.id, p.rank, p.name, i.source FROM faces f"
@@ -357,48 +537,42 @@ class Catalog:
             " LEFT JOIN people p ON p.id = a.person_id"
         )
         if face_ids is None:
-            rows = self.conn.execute(sql + " ORDER BY f.id").fetchall()
+            rows = self._conn.execute(
+                sql + " WHERE f.face_set_id = ? ORDER BY f.id", (self._set_id,)
+            ).fetchall()
         else:
-            ids = [int(i) for i in face_ids]
             rows = []
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows += self.conn.execute(sql + f" WHERE f.id IN ({marks})", chunk).fetchall()
+            for chunk, marks in self._chunks([int(i) for i in face_ids]):
+                rows += self._conn.execute(sql + f" WHERE f.id IN ({marks})", chunk).fetchall()
             rows.sort(key=lambda r: r[0])
         return [
             FaceRow(
                 face_id=r[0], image_id=r[1], image_path=r[2], box=(r[3], r[4], r[5], r[6]),
                 landmarks=np.frombuffer(r[7], dtype=np.float32).reshape(-1, 2), score=r[8],
-                person_id=r[9], person=None if r[10] is None else (r[11] or f"person_{r[10]:04d}"),
+                person_id=r[9], person=None if r[10] is None else person_label(r[10], r[11]),
                 image_source=r[12],
             )
             for r in rows
         ]
 
     def people(self) -> list[PersonRow]:
-        """People of the current clustering, largest first."""
+        """People of the face set's current clustering, largest first."""
         return [
             PersonRow(*row)
-            for row in self.conn.execute("SELECT id, rank, name, size FROM people ORDER BY rank")
+            for row in self._conn.execute(
+                "SELECT p.id, p.rank, p.name, p.size FROM people p"
+                " JOIN clusterings c ON c.id = p.clustering_id WHERE c.face_set_id = ?"
+                " ORDER BY p.rank",
+                (self._set_id,),
+            )
         ]
 
-    def image_path(self, image_id: int) -> str | None:
-        row = self.conn.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
-        return row[0] if row else None
-
-    def image(self, image_id: int) -> ImageRow | None:
-        """One image's record (path, container locator, status), or None."""
-        row = self.conn.execute(
-            "SELECT id, path, source, status, error, width, height FROM images WHERE id = ?",
-            (image_id,),
-        ).fetchone()
-        return None if row is None else ImageRow(*row)
-
     def person(self, person_id: int) -> PersonRow | None:
-        """One person of the current clustering, or None."""
-        row = self.conn.execute(
-            "SELECT id, rank, name, size FROM people WHERE id = ?", (person_id,)
+        """One person of the face set's current clustering, or None."""
+        row = self._conn.execute(
+            "SELECT p.id, p.rank, p.name, p.size FROM people p"
+            " JOIN clusterings c ON c.id = p.clustering_id WHERE p.id = ? AND c.face_set_id = ?",
+            (person_id, self._set_id),
         ).fetchone()
         return None if row is None else PersonRow(*row)
 
@@ -407,10 +581,7 @@ class Catalog:
     ) -> dict[int, list[int]]:
         """Face ids of each person (the first ``per_person`` by face id, or all)."""
         found: dict[int, list[int]] = {}
-        ids = [int(p) for p in person_ids]
-        for start in range(0, len(ids), BATCH):
-            chunk = ids[start : start + BATCH]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in self._chunks([int(p) for p in person_ids]):
             sql = (
                 "SELECT person_id, face_id FROM (SELECT person_id, face_id, ROW_NUMBER() OVER"
                 " (PARTITION BY person_id ORDER BY face_id) AS n FROM assignments"
@@ -420,38 +591,121 @@ class Catalog:
             if per_person is not None:
                 sql += " WHERE n <= ?"
                 args.append(per_person)
-            for pid, fid in self.conn.execute(sql + " ORDER BY person_id, face_id", args):
+            for pid, fid in self._conn.execute(sql + " ORDER BY person_id, face_id", args):
                 found.setdefault(pid, []).append(fid)
         return found
 
+    def assignments(self) -> tuple[np.ndarray, np.ndarray]:
+        """(face ids, person id or -1) of the face set's faces, by face id."""
+        rows = self._conn.execute(
+            "SELECT f.id, COALESCE(a.person_id, -1) FROM faces f"
+            " LEFT JOIN assignments a ON a.face_id = f.id WHERE f.face_set_id = ? ORDER BY f.id",
+            (self._set_id,),
+        ).fetchall()
+        arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        return arr[:, 0], arr[:, 1]
+
+    def image_path(self, image_id: int) -> str | None:
+        row = self._conn.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
+        return row[0] if row else None
+
+    def image(self, image_id: int) -> ImageRow | None:
+        """One image's record (path, container locator, the face set's scan), or None."""
+        row = self._conn.execute(
+            "SELECT i.id, i.path, i.source, s.status, s.error, i.width, i.height FROM images i"
+            " LEFT JOIN scans s ON s.image_id = i.id AND s.face_set_id = ? WHERE i.id = ?",
+            (self._set_id, image_id),
+        ).fetchone()
+        return None if row is None else ImageRow(*row)
+
     def data_version(self) -> int:
         """A number that changes whenever another connection commits to this catalog."""
-        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return self._conn.execute("PRAGMA data_version").fetchone()[0]
 
     # -- numbers ------------------------------------------------------------------------------
 
     def stats(self) -> dict:
-        """Counts a person wants to see: images, faces, people, errors, images per status."""
+        """Counts a person wants to see, for the face set: images, faces, people, errors."""
+        set_id = self._set_id
 
         def one(sql: str) -> int:
-            return self.conn.execute(sql).fetchone()[0]
+            return self._conn.execute(sql, (set_id,)).fetchone()[0]
 
-        by_status = dict(self.conn.execute("SELECT status, COUNT(*) FROM images GROUP BY status"))
+        by_status = dict(
+            self._conn.execute(
+                "SELECT status, COUNT(*) FROM scans WHERE face_set_id = ? GROUP BY status",
+                (set_id,),
+            )
+        )
         return {
-            "images": one("SELECT COUNT(*) FROM images"),
-            "faces": one("SELECT COUNT(*) FROM faces"),
-            "people": one("SELECT COUNT(*) FROM people"),
+            "face_set": None if self.face_set is None else self.face_set.name,
+            "images": sum(by_status.values()),
+            "faces": one("SELECT COUNT(*) FROM faces WHERE face_set_id = ?"),
+            "people": one(
+                "SELECT COUNT(*) FROM people p JOIN clusterings c ON c.id = p.clustering_id"
+                " WHERE c.face_set_id = ?"
+            ),
             "errors": by_status.get("error", 0),
             "status": {s: by_status.get(s, 0) for s in ("ok", "no_face", "error")},
-            "assigned_faces": one("SELECT COUNT(*) FROM assignments"),
+            "assigned_faces": one(
+                "SELECT COUNT(*) FROM assignments a JOIN faces f ON f.id = a.face_id"
+                " WHERE f.face_set_id = ?"
+            ),
         }
 
     def errors(self, limit: int | None = None) -> list[tuple[str, str]]:
-        """(path, reason) of failed images, by path."""
-        sql = "SELECT path, error FROM images WHERE status = 'error' ORDER BY path"
+        """(path, reason) of the images the face set failed on, by path."""
+        sql = (
+            "SELECT i.path, s.error FROM scans s JOIN images i ON i.id = s.image_id"
+            " WHERE s.face_set_id = ? AND s.status = 'error' ORDER BY i.path"
+        )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return list(self.conn.execute(sql))
+        return list(self._conn.execute(sql, (self._set_id,)))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _is_read_only(path: str) -> bool:
+    """True when the catalog exists but it, or its folder (for WAL files), cannot be written."""
+    if path == ":memory:" or not os.path.exists(path):
+        return False
+    folder = os.path.dirname(os.path.abspath(path))
+    return not (os.access(path, os.W_OK) and os.access(folder, os.W_OK))
+
+
+def _connect(path: str, read_only: bool) -> sqlite3.Connection:
+    """Open the SQLite file (created and migrated if writable; checked if read-only)."""
+    if not read_only:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        apply_migrations(conn)
+        return conn
+    if not os.path.exists(path):
+        raise CatalogMissing(f"no catalog at {path}")
+    uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+    for suffix in ("", "&immutable=1"):  # immutable: WAL files cannot be made on this medium
+        conn = sqlite3.connect(uri + suffix, uri=True, isolation_level=None, timeout=60)
+        try:
+            done = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+            break
+        except sqlite3.OperationalError:
+            conn.close()
+    else:
+        raise StorageError(f"cannot read the read-only catalog {path}")
+    if done < len(MIGRATIONS):
+        conn.close()
+        raise StorageError(
+            f"the catalog {path} is read-only and was made by an older faceatlas; "
+            "open it once where it can be written to upgrade it"
+        )
+    return conn
 
 
 def _order_by(order: str) -> str:

@@ -10,17 +10,17 @@ import sys
 from collections.abc import Iterable, Iterator
 
 from faceatlas.engines.task import analyze_image
-from faceatlas.faces.pipeline import FacePipeline, ModelConfig
+from faceatlas.faces.model import Analyzer, FaceModel
 from faceatlas.faces.record import ImageResult
 from faceatlas.sources import ImageFile
 
-_worker_pipeline: FacePipeline | None = None
+_worker_pipeline: Analyzer | None = None
 _worker_max_pixels = 0
 
 
 def run_local(
     items: Iterable[ImageFile],
-    model: ModelConfig,
+    model: FaceModel,
     workers: int,
     max_pixels: int,
     in_flight: int | None = None,
@@ -62,7 +62,7 @@ def run_local(
             yield result
 
 
-def _init_worker(model: ModelConfig, max_pixels: int) -> None:
+def _init_worker(model: FaceModel, max_pixels: int) -> None:
     global _worker_pipeline, _worker_max_pixels
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle

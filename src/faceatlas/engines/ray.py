@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from faceatlas.engines.task import analyze_image
-from faceatlas.faces.pipeline import ModelConfig
+from faceatlas.faces.model import FaceModel
 from faceatlas.faces.record import ImageResult
 from faceatlas.sources import ImageFile, read_source
 
@@ -53,7 +53,7 @@ def import_ray() -> Any:
 
 def run_ray(
     items: Iterable[ImageFile],
-    model: ModelConfig,
+    model: FaceModel,
     *,
     workers: int = 0,
     max_pixels: int,
@@ -155,7 +155,7 @@ def _read_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 class FaceActor:
     """Ray actor: loads the face model once, then analyses batches of images."""
 
-    def __init__(self, model: ModelConfig, max_pixels: int) -> None:
+    def __init__(self, model: FaceModel, max_pixels: int) -> None:
         self.pipeline = model.build()
         self.max_pixels = max_pixels
 

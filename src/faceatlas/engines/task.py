@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 
 from faceatlas.decode import DecodeError, load_rgb
-from faceatlas.faces.pipeline import FacePipeline
+from faceatlas.faces.model import Analyzer
 from faceatlas.faces.record import ImageResult
 from faceatlas.sources import ImageFile, read_source
 
 log = logging.getLogger(__name__)
 
 
-def analyze_image(pipeline: FacePipeline, item: ImageFile, max_pixels: int) -> ImageResult:
+def analyze_image(pipeline: Analyzer, item: ImageFile, max_pixels: int) -> ImageResult:
     """Decode and analyze one image; failures become an ``error`` result with the reason.
 
     The image is ``item.data`` when given, else read from its container (``item.source``) or

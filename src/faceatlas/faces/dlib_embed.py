@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from faceatlas.faces import weights
+from faceatlas.faces.align import CHIP_SIZE
 
 
 class DlibEmbedder:
     """Raw 128-d descriptors from ``dlib_face_recognition_resnet_model_v1``; pickles by path."""
 
     dim = 128
+    chip_size = CHIP_SIZE
 
     def __init__(self, models_dir: Path | None = None, jitter: int = 0) -> None:
         self.models_dir = models_dir

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from faceatlas.faces import weights
-from faceatlas.faces.align import jitter_chips, jitter_maps
+from faceatlas.faces.align import CHIP_SIZE, jitter_chips, jitter_maps
 
 if TYPE_CHECKING:
     import onnx
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHIP_SIZE = 150
 EMBEDDING_DIM = 128
 PROVIDER_PREFERENCE = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -487,6 +486,7 @@ class OnnxEmbedder:
 
     name = "dlib-resnet-v1"  # the same model and vectors as DlibEmbedder: catalogs mix freely
     dim = EMBEDDING_DIM
+    chip_size = CHIP_SIZE
 
     def __init__(
         self,

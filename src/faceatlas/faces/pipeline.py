@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceatlas.errors import UsageError
 from faceatlas.faces import weights
 from faceatlas.faces.align import face_chips
 from faceatlas.faces.dlib_detect import DEFAULT_MAX_DETECT_PIXELS, DETECTOR_WINDOW, DlibDetector
@@ -14,8 +15,12 @@ from faceatlas.faces.dlib_embed import DlibEmbedder
 from faceatlas.faces.dlib_onnx import OnnxEmbedder, onnx_model_path
 from faceatlas.faces.model import Detection, Embedder
 from faceatlas.faces.record import Face, normalise
+from faceatlas.faces.spec import ModelSpec, fingerprint
 
+DETECTORS = tuple(sorted(DETECTOR_WINDOW))
 EMBEDDERS = ("onnx", "dlib")  # the same dlib ResNet; onnx is ~20x faster, identical to 1e-6
+DLIB_EMBEDDER = "dlib-resnet-v1"  # the network both runtimes run: one embedding space
+DLIB_DIM = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +38,48 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTOR_WINDOW:
-            raise ValueError(
-                f"unknown detector {self.detector!r}; choose one of {sorted(DETECTOR_WINDOW)}"
-            )
+            raise UsageError(f"unknown detector {self.detector!r}; choose one of {DETECTORS}")
         if self.embedder not in EMBEDDERS:
-            raise ValueError(f"unknown embedder {self.embedder!r}; choose one of {EMBEDDERS}")
+            raise UsageError(f"unknown embedder {self.embedder!r}; choose one of {EMBEDDERS}")
         if self.min_face < 8:
-            raise ValueError(f"min_face must be at least 8 pixels, got {self.min_face}")
+            raise UsageError(f"min_face must be at least 8 pixels, got {self.min_face}")
         if self.jitter < 0:
-            raise ValueError(f"jitter must be >= 0, got {self.jitter}")
+            raise UsageError(f"jitter must be >= 0, got {self.jitter}")
         if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
+            raise UsageError(f"threads must be >= 1, got {self.threads}")
+
+    def spec(self) -> ModelSpec:
+        """What this configuration makes, as the catalog records it (weights fingerprinted)."""
+        files = [weights.LANDMARKS_5, weights.RESNET]
+        if self.detector == "cnn":
+            files.append(weights.CNN_DETECTOR)
+        return ModelSpec(
+            detector=self.detector,
+            min_face=self.min_face,
+            max_detect_pixels=self.max_detect_pixels,
+            embedder=DLIB_EMBEDDER,
+            dim=DLIB_DIM,
+            flip=self.flip and self.jitter < 2,
+            jitter=self.jitter if self.jitter >= 2 else 0,
+            weights=fingerprint([weights.weight_file(f, self.models_dir) for f in files]),
+        )
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, **runtime: object) -> ModelConfig:
+        """The configuration that makes faces comparable with a recorded ``spec``.
+
+        ``runtime`` sets what is not part of a spec (embedder runtime, threads, models_dir).
+        """
+        if spec.embedder != DLIB_EMBEDDER:
+            raise UsageError(f"this faceatlas cannot run the embedder {spec.embedder!r}")
+        return cls(
+            detector=spec.detector,
+            min_face=spec.min_face,
+            max_detect_pixels=spec.max_detect_pixels or DEFAULT_MAX_DETECT_PIXELS,
+            jitter=spec.jitter,
+            flip=spec.flip or spec.legacy,  # legacy sets: the defaults of their time
+            **runtime,
+        )
 
     def check_files(self) -> None:
         """Raise ``ModelFilesMissing`` now, in the caller, rather than inside a worker."""
@@ -95,7 +131,7 @@ class FacePipeline:
     def _embed(self, rgb: np.ndarray, detections: list[Detection]) -> list[Face]:
         if not detections:
             return []
-        chips = face_chips(rgb, detections)
+        chips = face_chips(rgb, detections, size=self.embedder.chip_size)
         if self.flip:
             both = self.embedder.embed(np.concatenate([chips, chips[:, :, ::-1]]))
             raw = (both[: len(chips)] + both[len(chips) :]) / 2

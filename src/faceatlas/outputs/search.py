@@ -35,6 +35,7 @@ import numpy as np
 
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceMatrix
+from faceatlas.errors import FaceatlasError
 from faceatlas.faces.record import Face
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ REGROW = 4  # rebuild once the catalog holds this many times the faces the lists
 RERANK_BLOCK = 128  # queries re-ranked at once: their candidates stay in the CPU cache
 
 
-class SearchError(Exception):
+class SearchError(FaceatlasError):
     """Search cannot run as asked (empty catalog, unknown face, mismatched model)."""
 
 
@@ -135,27 +136,26 @@ class FaceResult:
         }
 
 
-def index_files(db_path: str | Path) -> tuple[Path, Path]:
-    """(index file, metadata file) kept beside the catalog file."""
+def index_files(db_path: str | Path, face_set_id: int = 1) -> tuple[Path, Path]:
+    """(index file, metadata file) of one face set, kept beside the catalog file.
+
+    The first face set keeps the names catalogs had before face sets (``<db>.faiss``); others
+    get ``<db>.set<id>.faiss``.
+    """
     db_path = Path(db_path)
+    stem = db_path.name if face_set_id == 1 else f"{db_path.name}.set{face_set_id}"
     return (
-        db_path.with_name(db_path.name + INDEX_SUFFIX),
-        db_path.with_name(db_path.name + META_SUFFIX),
+        db_path.with_name(stem + INDEX_SUFFIX),
+        db_path.with_name(stem + META_SUFFIX),
     )
 
 
 def catalog_model(catalog: Catalog, model: str | None = None) -> str:
-    """The embedding model to search: ``model`` if given and present, else the only one."""
-    models = catalog.models()
-    if not models:
+    """The face set to search, selected in ``catalog``: ``model`` if given, else the default."""
+    face_set = catalog.use(model) if model is not None else catalog.face_set
+    if face_set is None:
         raise SearchError("the catalog has no faces yet; run `faceatlas index` first")
-    if model is not None:
-        if model not in models:
-            raise SearchError(f"no faces of model {model!r} in the catalog (has {models})")
-        return model
-    if len(models) > 1:
-        raise SearchError(f"the catalog holds several embedding models {models}; pick one")
-    return models[0]
+    return face_set.name
 
 
 def faces_digest(matrix: FaceMatrix, count: int) -> str:
@@ -231,14 +231,14 @@ class FaceIndex:
         """
         params = params or IndexParams()
         model = catalog_model(catalog, model)
-        matrix = catalog.face_matrix(model)
-        summary = catalog.faces_summary(model, int(matrix.face_ids[-1]) if len(matrix) else 0)
+        matrix = catalog.face_matrix()
+        summary = catalog.faces_summary(int(matrix.face_ids[-1]) if len(matrix) else 0)
         if len(matrix) < params.flat_below:
             return cls(matrix, model, params, None, "exact", summary=summary)
         if index_path is not None:
             files: tuple[Path, Path] | None = (Path(index_path), Path(f"{index_path}.json"))
         elif catalog.path != ":memory:":
-            files = index_files(catalog.path)
+            files = index_files(catalog.path, catalog.face_set.face_set_id)
         else:
             files = None
         started = time.monotonic()
@@ -268,9 +268,10 @@ class FaceIndex:
         ``faceatlas index``'s job.
         """
         last = int(self.matrix.face_ids[-1]) if len(self) else 0
-        if self.summary is None or catalog.faces_summary(self.model, last) != self.summary:
+        catalog_model(catalog, self.model)
+        if self.summary is None or catalog.faces_summary(last) != self.summary:
             return FaceIndex.open(catalog, self.model, self.params)
-        new = catalog.face_matrix(self.model, after_id=last)
+        new = catalog.face_matrix(after_id=last)
         if len(new) == 0:
             return self
         matrix = FaceMatrix(
@@ -284,7 +285,7 @@ class FaceIndex:
         if self.ann is not None:
             ann = faiss.clone_index(self.ann)  # other threads may be searching the old one
             ann.add(np.ascontiguousarray(new.vectors, dtype=np.float32))
-        summary = catalog.faces_summary(self.model, int(matrix.face_ids[-1]))
+        summary = catalog.faces_summary(int(matrix.face_ids[-1]))
         status = "exact" if ann is None else "extended"
         return FaceIndex(matrix, self.model, self.params, ann, status, len(new), summary)
 
@@ -437,7 +438,7 @@ def update_index(
 ) -> IndexUpdate:
     """Bring the saved search index beside ``catalog`` up to date, as ``FaceIndex.open`` decides
     (reuse, extend or rebuild; nothing is written below ``params.flat_below`` faces)."""
-    if not catalog.models():
+    if model is None and catalog.face_set is None:
         return IndexUpdate("empty", 0, 0, 0.0)
     started = time.monotonic()
     index = FaceIndex.open(catalog, model, params)

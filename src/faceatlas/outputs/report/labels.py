@@ -8,7 +8,7 @@ from pathlib import Path
 
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow
-from faceatlas.evaluate import load_labels, score_labels, stored_people
+from faceatlas.evaluate import load_labels, score_labels
 from faceatlas.metrics import ClusterScores
 from faceatlas.outputs.report.content import ReportError
 
@@ -52,7 +52,7 @@ def label_report(
         truth = load_labels(catalog, spec)
     except ValueError as err:
         raise ReportError(str(err)) from err
-    face_ids, people = stored_people(catalog)
+    face_ids, people = catalog.assignments()
     scores = score_labels(truth, face_ids, people)
     identity_of = dict(zip(truth.face_ids.tolist(), truth.identities.tolist(), strict=True))
     merges, splits = find_mistakes(identity_of, faces, worst)
