@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from faceatlas.catalog import Catalog
 from faceatlas.cli import main
 from faceatlas.evaluate import folder_labels, score_labels
 from faceatlas.graph import cache_path, knn_graph
+from faceatlas.people.base import Edges, GraphClusterer
 from faceatlas.people.chinese_whispers import ChineseWhispers
 from faceatlas.people.cluster import cluster_catalog, cluster_vectors
 from faceatlas.people.infomap_graph import Infomap
@@ -129,6 +131,49 @@ def test_chinese_whispers_never_links_faces_of_one_photo():
     assert ChineseWhispers(threshold=0.3, k=2).fit(X).labels_.tolist() == [0, 0, 1]
     apart = ChineseWhispers(threshold=0.3, k=2).fit(X, groups=np.array([5, 5, 6])).labels_
     assert len(set(apart.tolist())) == 3
+
+
+GRAPH_METHODS = [m for m in METHODS if isinstance(make_clusterer(m), GraphClusterer)]
+
+
+def test_every_method_checks_only_its_own_parameters():
+    for factory in METHODS.values():
+        cls = type(factory(threshold=0.4, seed=0, k=30))
+        table = getattr(cls, "_parameter_constraints", {})
+        assert set(table) <= set(inspect.signature(cls).parameters), cls
+
+
+@pytest.mark.parametrize("method", GRAPH_METHODS)
+def test_every_graph_method_never_links_faces_of_one_photo(method):
+    X = unit(np.array([[1, 0], [0.999, 0.04], [0, 1], [0.04, 0.999]], np.float32))
+    together = make_clusterer(method, threshold=0.3, k=3).fit(X).labels_
+    assert together[0] == together[1] >= 0
+    apart = make_clusterer(method, threshold=0.3, k=3).fit(X, np.array([5, 5, 6, 7])).labels_
+    assert apart[0] != apart[1] or apart[0] == -1
+    assert apart[2] == apart[3] >= 0
+
+
+@pytest.mark.parametrize("method", GRAPH_METHODS)
+def test_graph_methods_cluster_the_cut_graph_without_same_photo_edges(method, monkeypatch):
+    X = blobs([6, 5, 4], spread=0.3, seed=2)
+    groups = np.repeat(np.arange(5), 3)
+    wide = knn_graph(X, 8)
+    seen: list[Edges] = []
+
+    def spy(self, edges: Edges) -> np.ndarray:
+        seen.append(edges)
+        return np.arange(edges.n) * 3 - 2  # gaps and negatives: fit renumbers them
+
+    est = make_clusterer(method, threshold=0.5, k=4)
+    monkeypatch.setattr(type(est), "_cluster", spy)
+    assert est.fit(X, groups, graph=wide) is est
+    (edges,) = seen
+    assert edges.graph.k == est.k and edges.n == len(X)
+    expected = wide.truncate(est.k).edges(0.5, groups)
+    for got, want in zip((edges.src, edges.dst, edges.dist), expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert len(edges.src) and not (groups[edges.src] == groups[edges.dst]).any()
+    assert est.labels_.tolist() == [-1, *range(len(X) - 1)]
 
 
 def test_infomap_finds_separate_groups():

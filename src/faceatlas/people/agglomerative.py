@@ -8,10 +8,19 @@ memory O(N k).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from faceatlas.graph import KnnGraph
-from faceatlas.people.base import check_range, check_unit, graph_for, sparse_distances
+from faceatlas.people.base import (
+    Constraint,
+    Interval,
+    check_unit,
+    graph_for,
+    sparse_distances,
+    validate_params,
+)
 
 FULL_MAX = 20_000
 LINKAGES = ("average", "complete", "single")
@@ -44,6 +53,11 @@ class Agglomerative:
     """
 
     uses_graph = False  # builds its own graph, and only above FULL_MAX faces
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "threshold": Interval(0, 2, low_open=True),
+        "k": Interval(1, 10_000),
+        "linkage": LINKAGES,
+    }
 
     def __init__(self, threshold: float = 0.4, linkage: str = "average", k: int = 30) -> None:
         self.threshold = threshold
@@ -54,10 +68,7 @@ class Agglomerative:
         self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
     ) -> Agglomerative:
         """Cluster rows of ``X`` (``groups`` is not used: linkage has no cannot-link rule)."""
-        check_range("threshold", self.threshold, 0, 2, low_open=True)
-        check_range("k", self.k, 1, 10_000)
-        if self.linkage not in LINKAGES:
-            raise ValueError(f"linkage must be one of {LINKAGES}, got {self.linkage!r}")
+        validate_params(self, self._parameter_constraints)
         X = check_unit(X)
         n = len(X)
         if n < 2:

@@ -1,14 +1,19 @@
 """What every clusterer shares: the graph it may be given, label bookkeeping, parameter checks.
 
 A clusterer follows scikit-learn's estimator shape: ``__init__`` only stores keyword arguments,
-``fit(X, groups=None, graph=None)`` checks them, sets ``labels_`` (0..n_clusters-1, or -1 for
-"no person") and returns ``self``. ``X`` is an (N, D) array of unit embeddings and is never
-modified. ``groups`` holds each face's image id: graph methods drop edges between faces of one
-image (two faces in one photo are two people). ``graph`` is a ready :class:`KnnGraph` of ``X``
-(the cluster step passes the cached one); graph methods build it when it is missing.
+``fit(X, groups=None, graph=None)`` checks them against the class's ``_parameter_constraints``
+table, sets ``labels_`` (0..n_clusters-1, or -1 for "no person") and returns ``self``. ``X`` is
+an (N, D) array of unit embeddings and is never modified. ``groups`` holds each face's image id:
+graph methods drop edges between faces of one image (two faces in one photo are two people).
+``graph`` is a ready :class:`KnnGraph` of ``X`` (the cluster step passes the cached one); graph
+methods build it when it is missing. :class:`GraphClusterer` does these shared steps of the
+graph methods' ``fit``; each method only turns the edges into labels.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Self
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
@@ -23,6 +28,31 @@ def check_range(name: str, value: float, low: float, high: float, low_open: bool
     if not ok:
         bracket = "(" if low_open else "["
         raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """Allowed range of a numeric parameter: ``[low, high]``, ``(low, high]`` with ``low_open``;
+    ``optional`` also allows None."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    optional: bool = False
+
+
+Constraint = Interval | tuple[str, ...]  # a range, or the allowed strings
+
+
+def validate_params(estimator: object, constraints: dict[str, Constraint]) -> None:
+    """Raise ValueError for the first attribute of ``estimator`` outside its constraint."""
+    for name, rule in constraints.items():
+        value = getattr(estimator, name)
+        if isinstance(rule, Interval):
+            if value is not None or not rule.optional:
+                check_range(name, value, rule.low, rule.high, rule.low_open)
+        elif value not in rule:
+            raise ValueError(f"{name} must be one of {rule}, got {value!r}")
 
 
 def check_unit(X: np.ndarray) -> np.ndarray:
@@ -68,3 +98,52 @@ def sparse_distances(n: int, src: np.ndarray, dst: np.ndarray, dist: np.ndarray)
     # exact duplicates have distance 0: keep them as stored entries, not as missing ones
     vals = np.maximum(vals, 1e-12)
     return csr_matrix((vals, (rows, cols)), shape=(n, n))
+
+
+@dataclass(frozen=True, slots=True)
+class Edges:
+    """The kNN graph's edges shorter than the threshold, each pair once, none within one image."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    dist: np.ndarray
+    graph: KnnGraph  # the (cut) graph they come from
+    groups: np.ndarray | None  # each face's image id, as given to ``fit``
+
+    @property
+    def n(self) -> int:
+        """Number of faces (nodes)."""
+        return len(self.graph)
+
+
+class GraphClusterer:
+    """Base of the methods that cluster the thresholded kNN graph (``threshold``, ``k``).
+
+    ``fit`` checks the parameters and ``X``, builds the kNN graph (or cuts the given one to
+    ``k``), keeps its edges shorter than ``threshold`` between faces of different images, and
+    stores the labels ``_cluster`` makes of them, renumbered 0..C-1 (-1 stays), as ``labels_``.
+    """
+
+    uses_graph: ClassVar[bool] = True
+    # checked in this order; subclasses extend it: {**GraphClusterer._parameter_constraints, ...}
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "threshold": Interval(0, 2, low_open=True),
+        "k": Interval(1, 10_000),
+    }
+    threshold: float
+    k: int
+
+    def fit(
+        self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
+    ) -> Self:
+        """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
+        validate_params(self, self._parameter_constraints)
+        X = check_unit(X)
+        graph = graph_for(X, graph, self.k)
+        src, dst, dist = graph.edges(self.threshold, groups)
+        self.labels_ = dense_labels(self._cluster(Edges(src, dst, dist, graph, groups)))
+        return self
+
+    def _cluster(self, edges: Edges) -> np.ndarray:
+        """Labels of the ``edges.n`` faces (any integers; negative = no person)."""
+        raise NotImplementedError

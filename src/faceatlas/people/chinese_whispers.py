@@ -11,13 +11,14 @@ labels on every run.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from faceatlas.graph import KnnGraph
-from faceatlas.people.base import check_range, check_unit, dense_labels, graph_for
+from faceatlas.people.base import Constraint, Edges, GraphClusterer, Interval
 
 
-class ChineseWhispers:
+class ChineseWhispers(GraphClusterer):
     """Cluster unit embeddings by weighted Chinese whispers on their kNN graph.
 
     Parameters
@@ -50,7 +51,11 @@ class ChineseWhispers:
     [0, 0, 1, 1]
     """
 
-    uses_graph = True
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **GraphClusterer._parameter_constraints,
+        "iterations": Interval(1, 10_000),
+        "batches": Interval(2, 1e12),
+    }
 
     def __init__(
         self,
@@ -66,22 +71,12 @@ class ChineseWhispers:
         self.batches = batches
         self.seed = seed
 
-    def fit(
-        self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
-    ) -> ChineseWhispers:
-        """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
-        check_range("threshold", self.threshold, 0, 2, low_open=True)
-        check_range("iterations", self.iterations, 1, 10_000)
-        check_range("batches", self.batches, 2, 1e12)
-        check_range("k", self.k, 1, 10_000)
-        X = check_unit(X)
-        graph = graph_for(X, graph, self.k)
-        src, dst, dist = graph.edges(self.threshold, groups)
+    def _cluster(self, edges: Edges) -> np.ndarray:
+        weight = 1.0 - edges.dist / 2.0
         labels, self.n_iter_ = propagate(
-            len(X), src, dst, 1.0 - dist / 2.0, self.iterations, self.batches, self.seed
+            edges.n, edges.src, edges.dst, weight, self.iterations, self.batches, self.seed
         )
-        self.labels_ = dense_labels(labels)
-        return self
+        return labels
 
 
 def propagate(

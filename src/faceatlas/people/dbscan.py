@@ -8,13 +8,14 @@ DBSCAN equals single linkage cut at ``eps``; larger values leave sparse faces as
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from faceatlas.graph import KnnGraph
-from faceatlas.people.base import check_range, check_unit, graph_for, sparse_distances
+from faceatlas.people.base import Constraint, Edges, GraphClusterer, Interval, sparse_distances
 
 
-class Dbscan:
+class Dbscan(GraphClusterer):
     """DBSCAN of unit embeddings over their kNN graph.
 
     Parameters
@@ -40,26 +41,19 @@ class Dbscan:
     [0, 0, 1, 1]
     """
 
-    uses_graph = True
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **GraphClusterer._parameter_constraints,
+        "min_samples": Interval(1, 1e9),
+    }
 
     def __init__(self, threshold: float = 0.4, min_samples: int = 1, k: int = 30) -> None:
         self.threshold = threshold
         self.min_samples = min_samples
         self.k = k
 
-    def fit(
-        self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
-    ) -> Dbscan:
-        """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
-        check_range("threshold", self.threshold, 0, 2, low_open=True)
-        check_range("min_samples", self.min_samples, 1, 1e9)
-        check_range("k", self.k, 1, 10_000)
-        X = check_unit(X)
-        graph = graph_for(X, graph, self.k)
-        src, dst, dist = graph.edges(self.threshold, groups)
-        matrix = sparse_distances(len(X), src, dst, dist)
+    def _cluster(self, edges: Edges) -> np.ndarray:
+        matrix = sparse_distances(edges.n, edges.src, edges.dst, edges.dist)
         from sklearn.cluster import DBSCAN as SkDBSCAN  # lazy: keeps the CLI quick to start
 
         model = SkDBSCAN(eps=self.threshold, min_samples=self.min_samples, metric="precomputed")
-        self.labels_ = model.fit(matrix).labels_.astype(np.int64)
-        return self
+        return model.fit(matrix).labels_

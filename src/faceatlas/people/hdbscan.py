@@ -12,19 +12,21 @@ and a sparse matrix with unconnected faces is refused, hence the pieces.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from faceatlas.graph import KnnGraph
 from faceatlas.people.base import (
-    check_range,
-    check_unit,
+    Constraint,
+    Edges,
+    GraphClusterer,
+    Interval,
     components,
-    graph_for,
     sparse_distances,
 )
 
 
-class Hdbscan:
+class Hdbscan(GraphClusterer):
     """HDBSCAN of unit embeddings over their kNN graph.
 
     Parameters
@@ -44,7 +46,12 @@ class Hdbscan:
         Cluster label of each face, or -1 for noise.
     """
 
-    uses_graph = True
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **GraphClusterer._parameter_constraints,
+        "threshold": Interval(0, 2),  # closed: a cut at 0 links nothing, every face is noise
+        "min_cluster_size": Interval(2, 1e9),
+        "min_samples": Interval(1, 1e9),
+    }
 
     def __init__(
         self, threshold: float = 0.4, min_cluster_size: int = 2, min_samples: int = 1, k: int = 30
@@ -54,23 +61,12 @@ class Hdbscan:
         self.min_samples = min_samples
         self.k = k
 
-    def fit(
-        self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
-    ) -> Hdbscan:
-        """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
-        check_range("threshold", self.threshold, 0, 2)
-        check_range("min_cluster_size", self.min_cluster_size, 2, 1e9)
-        check_range("min_samples", self.min_samples, 1, 1e9)
-        check_range("k", self.k, 1, 10_000)
-        X = check_unit(X)
-        n = len(X)
+    def _cluster(self, edges: Edges) -> np.ndarray:
+        n, src, dst, dist = edges.n, edges.src, edges.dst, edges.dist
         if n < self.min_cluster_size:
-            self.labels_ = np.full(n, -1, dtype=np.int64)
-            return self
+            return np.full(n, -1, dtype=np.int64)
         from sklearn.cluster import HDBSCAN as SkHDBSCAN  # lazy: keeps the CLI quick to start
 
-        graph = graph_for(X, graph, self.k)
-        src, dst, dist = graph.edges(self.threshold, groups)
         pieces = components(n, src, dst)
         matrix = sparse_distances(n, src, dst, dist)
         order = np.argsort(pieces, kind="stable")
@@ -95,5 +91,4 @@ class Hdbscan:
             kept = found >= 0
             labels[members[kept]] = found[kept] + next_label
             next_label += int(found.max(initial=-1)) + 1
-        self.labels_ = labels
-        return self
+        return labels

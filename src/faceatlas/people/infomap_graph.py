@@ -8,15 +8,23 @@ strongest unsupervised method published (pairwise F 0.94 on MS-Celeb 584K). Uses
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from faceatlas.graph import KnnGraph
-from faceatlas.people.base import check_range, check_unit, components, dense_labels, graph_for
+from faceatlas.people.base import (
+    Constraint,
+    Edges,
+    GraphClusterer,
+    Interval,
+    components,
+    dense_labels,
+)
 
 REJOIN_MIN_SIZE = 3  # modules smaller than this are never rejoined: too few faces to judge
 
 
-class Infomap:
+class Infomap(GraphClusterer):
     """Cluster unit embeddings with Infomap on their kNN graph.
 
     Parameters
@@ -51,7 +59,11 @@ class Infomap:
     [0, 0, 1, 1]
     """
 
-    uses_graph = True
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **GraphClusterer._parameter_constraints,
+        "trials": Interval(1, 1000),
+        "rejoin": Interval(0, 1e6),
+    }
 
     def __init__(
         self,
@@ -60,30 +72,20 @@ class Infomap:
         trials: int = 1,
         seed: int = 0,
         rejoin: float = 2.0,
-    ):
+    ) -> None:
         self.threshold = threshold
         self.k = k
         self.trials = trials
         self.seed = seed
         self.rejoin = rejoin
 
-    def fit(
-        self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
-    ) -> Infomap:
-        """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
-        check_range("threshold", self.threshold, 0, 2, low_open=True)
-        check_range("trials", self.trials, 1, 1000)
-        check_range("k", self.k, 1, 10_000)
-        check_range("rejoin", self.rejoin, 0, 1e6)
-        X = check_unit(X)
-        n = len(X)
-        graph = graph_for(X, graph, self.k)
-        src, dst, dist = graph.edges(self.threshold, groups)
+    def _cluster(self, edges: Edges) -> np.ndarray:
+        n, src, dst = edges.n, edges.src, edges.dst
         import infomap  # lazy: keeps the CLI quick to start
 
         im = infomap.Infomap(silent=True)
         im.add_nodes(range(n))
-        weight = 1.0 - dist.astype(np.float64) / 2.0
+        weight = 1.0 - edges.dist.astype(np.float64) / 2.0
         im.add_links(zip(src.tolist(), dst.tolist(), weight.tolist(), strict=True))
         # undirected flow is the default for links; seed 0 would mean "unset" to infomap
         result = im.run(two_level=True, seed=self.seed + 1, num_trials=self.trials)
@@ -95,9 +97,8 @@ class Infomap:
             labels[ids] = mods
         labels = dense_labels(labels)
         if self.rejoin > 0:
-            labels = rejoin_modules(labels, src, dst, self.rejoin, groups)
-        self.labels_ = labels
-        return self
+            labels = rejoin_modules(labels, src, dst, self.rejoin, edges.groups)
+        return labels
 
 
 def rejoin_modules(

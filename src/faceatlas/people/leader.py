@@ -16,9 +16,11 @@ batch's own distance matrix); representatives and hit counts are updated once pe
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from faceatlas.people.base import check_range, check_unit
+from faceatlas.people.base import Constraint, Interval, check_unit, validate_params
 
 REPRESENTATIVES = ("first", "mean")
 JOINS = ("frequent", "nearest")
@@ -65,6 +67,16 @@ class Leader:
     """
 
     uses_graph = False
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "threshold": Interval(0, 2, low_open=True),
+        "tau": Interval(0, 1, low_open=True),
+        "prune_rate": Interval(0, 1),
+        "prune_every": Interval(1, 1e12),
+        "batch": Interval(1, 1e9),
+        "max_people": Interval(1, 1e12, optional=True),
+        "join": JOINS,
+        "representative": REPRESENTATIVES,
+    }
 
     def __init__(
         self,
@@ -92,24 +104,9 @@ class Leader:
         self.labels_ = self.partial_fit(X)
         return self
 
-    def _check_params(self) -> None:
-        check_range("threshold", self.threshold, 0, 2, low_open=True)
-        check_range("tau", self.tau, 0, 1, low_open=True)
-        check_range("prune_rate", self.prune_rate, 0, 1)
-        check_range("prune_every", self.prune_every, 1, 1e12)
-        check_range("batch", self.batch, 1, 1e9)
-        if self.max_people is not None:
-            check_range("max_people", self.max_people, 1, 1e12)
-        if self.join not in JOINS:
-            raise ValueError(f"join must be one of {JOINS}, got {self.join!r}")
-        if self.representative not in REPRESENTATIVES:
-            raise ValueError(
-                f"representative must be one of {REPRESENTATIVES}, got {self.representative!r}"
-            )
-
     def _reset(self) -> None:
         """Forget every person: the next ``partial_fit`` starts a new stream."""
-        self._check_params()
+        validate_params(self, self._parameter_constraints)
         self._reps = np.zeros((0, 0), np.float32)  # rows of active people (slot -> vector)
         self._person = np.zeros(0, np.int64)  # slot -> person id
         self._hits = np.zeros(0, np.int64)

@@ -16,15 +16,16 @@ absolute cut stops chains through faces that are only relatively near, and lets
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
-from faceatlas.graph import KnnGraph
-from faceatlas.people.base import check_range, check_unit, components, dense_labels, graph_for
+from faceatlas.people.base import Constraint, Edges, GraphClusterer, Interval, components
 
 EDGE_BLOCK = 1 << 20  # directed edges scored per block
 
 
-class RankOrder:
+class RankOrder(GraphClusterer):
     """Approximate rank-order clustering on the kNN graph.
 
     Parameters
@@ -50,35 +51,28 @@ class RankOrder:
     [0, 0, 1, 1]
     """
 
-    uses_graph = True
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **GraphClusterer._parameter_constraints,
+        "rank_threshold": Interval(0, 1e6, low_open=True),
+    }
 
-    def __init__(self, threshold: float = 0.4, rank_threshold: float = 1.6, k: int = 20):
+    def __init__(self, threshold: float = 0.4, rank_threshold: float = 1.6, k: int = 20) -> None:
         self.threshold = threshold
         self.rank_threshold = rank_threshold
         self.k = k
 
-    def fit(
-        self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
-    ) -> RankOrder:
-        """Cluster rows of ``X``; faces sharing a ``groups`` value (their image) never link."""
-        check_range("threshold", self.threshold, 0, 2, low_open=True)
-        check_range("rank_threshold", self.rank_threshold, 0, 1e6, low_open=True)
-        check_range("k", self.k, 1, 10_000)
-        X = check_unit(X)
-        n = len(X)
-        graph = graph_for(X, graph, self.k)
-        k = graph.k
+    def _cluster(self, edges: Edges) -> np.ndarray:
+        n, k, src, dst = edges.n, edges.graph.k, edges.src, edges.dst
         # neighbour lists with the face itself at position 0, as in the paper
-        lists = np.concatenate([np.arange(n, dtype=np.int64)[:, None], graph.neighbors], axis=1)
-        src, dst, _ = graph.edges(self.threshold, groups)
+        neighbors = edges.graph.neighbors
+        lists = np.concatenate([np.arange(n, dtype=np.int64)[:, None], neighbors], axis=1)
         ab = _distance(lists, src, dst, k)
         ba = _distance(lists, dst, src, k)
         rank_ab = _position(lists, src, dst, k)
         rank_ba = _position(lists, dst, src, k)
         d_norm = (ab + ba) / np.maximum(np.minimum(rank_ab, rank_ba), 1)
         link = d_norm < self.rank_threshold
-        self.labels_ = dense_labels(components(n, src[link], dst[link]))
-        return self
+        return components(n, src[link], dst[link])
 
 
 def _membership(lists: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
