@@ -261,7 +261,6 @@ def request_times(catalog_path: Path, rounds: int) -> dict:
     """Per-request seconds of the real app on a copy of the LFW catalog: index open (build, then
     load), face model, ``POST /api/search`` with each people-fr query photo, similar-face API."""
     import shutil
-    import sqlite3
 
     from fastapi.testclient import TestClient
 
@@ -271,8 +270,8 @@ def request_times(catalog_path: Path, rounds: int) -> dict:
     copy = catalog_path.with_name("ann-bench-copy.db")
     for stale in copy.parent.glob(copy.name + "*"):
         stale.unlink() if stale.is_file() else shutil.rmtree(stale)
-    with sqlite3.connect(require(catalog_path)) as source, sqlite3.connect(copy) as target:
-        source.backup(target)
+    with Catalog(require(catalog_path)) as source:
+        source.backup(copy)
     out: dict = {}
     with Catalog(copy) as catalog:
         for status in ("built", "loaded"):

@@ -118,6 +118,7 @@ def catalog_write_rate(tmp: Path, n: int = 20_000) -> float:
         for i in range(n)
     ]
     with Catalog(tmp / "write.db") as catalog:
+        catalog.face_set_for(ModelConfig().spec())
         started = time.perf_counter()
         for start in range(0, n, 32):
             catalog.add_results(results[start : start + 32])

@@ -9,6 +9,7 @@ then np.stack).
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from faceatlas.catalog import Catalog
+from faceatlas.faces.pipeline import ModelConfig
+from faceatlas.faces.record import Face, ImageResult
 
 
 def main() -> None:
@@ -25,22 +28,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.db"
         rng = np.random.default_rng(0)
-        with Catalog(path) as catalog, catalog.atomic() as conn:
-            conn.execute("INSERT INTO images(id, path, size, mtime_ns, status, indexed_at)"
-                         " VALUES (1, '/x', 1, 1, 'ok', 'now')")
-            for start in range(0, args.faces, 100_000):
-                block = rng.normal(size=(min(100_000, args.faces - start), 128))
-                conn.executemany(
-                    "INSERT INTO faces(image_id, left, top, right, bottom, score, landmarks,"
-                    " embedding, embedding_norm, model) VALUES (1, 0, 0, 1, 1, 1, x'', ?, 1, 'm')",
-                    ((v.astype(np.float32).tobytes(),) for v in block),
-                )
+        landmarks = np.zeros((5, 2), np.float32)
+        with Catalog(path) as catalog:
+            catalog.face_set_for(ModelConfig().spec())
+            for start in range(0, args.faces, 1000):  # one image of 1,000 faces at a time
+                vectors = rng.normal(size=(min(1000, args.faces - start), 128)).astype(np.float32)
+                catalog.add_results([ImageResult(
+                    f"/x/{start}.jpg", 1, 1, "ok",
+                    faces=[Face((0, 0, 1, 1), landmarks, 1.0, v) for v in vectors],
+                )])
         with Catalog(path) as catalog:
             started = time.perf_counter()
             matrix = catalog.face_matrix()
             ours = time.perf_counter() - started
+        with sqlite3.connect(path) as conn:  # the peer: what a naive reader of the file does
             started = time.perf_counter()
-            rows = catalog.conn.execute("SELECT embedding FROM faces ORDER BY id")
+            rows = conn.execute("SELECT embedding FROM faces ORDER BY id")
             naive = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
             peer = time.perf_counter() - started
         assert naive.shape == matrix.vectors.shape

@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import shutil
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from common import DEFAULT_LFW_CATALOG, REPO, require
 
 from faceatlas.catalog import Catalog
+from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import Face, ImageResult, normalise
 from faceatlas.outputs.report import ReportConfig, write_report
 from faceatlas.people.cluster import cluster_catalog
@@ -34,32 +34,20 @@ LFW_IMAGES = 13_233
 
 def subset_catalog(source: Path, target: Path, faces: int) -> None:
     """Copy ``source`` to ``target`` and keep only the photos of its first ``faces`` faces."""
-    with sqlite3.connect(source) as conn:
-        done = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-    if done < LFW_IMAGES:
-        sys.exit(f"{source} holds {done} of {LFW_IMAGES} LFW images; wait for it to complete")
-    target.unlink(missing_ok=True)
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)  # consistent copy even while others read the WAL file
-    conn = sqlite3.connect(target)
-    conn.execute("PRAGMA foreign_keys=ON")
-    rows = conn.execute(
-        "SELECT i.id, COUNT(f.id) FROM images i JOIN faces f ON f.image_id = i.id"
-        " GROUP BY i.id ORDER BY i.path"
-    ).fetchall()
-    kept, total = [], 0
-    for image_id, count in rows:
-        if total + count > faces:
-            break
-        kept.append(image_id)
-        total += count
-    conn.execute("CREATE TEMP TABLE keep(id INTEGER PRIMARY KEY)")
-    conn.executemany("INSERT INTO keep VALUES (?)", [(i,) for i in kept])
-    with conn:
-        conn.execute("DELETE FROM clusterings")
-        conn.execute("DELETE FROM images WHERE id NOT IN (SELECT id FROM keep)")
-    conn.execute("VACUUM")
-    conn.close()
+    with Catalog(source) as catalog:
+        done = catalog.stats()["images"]
+        if done < LFW_IMAGES:
+            sys.exit(f"{source} holds {done} of {LFW_IMAGES} LFW images; wait for it to complete")
+        target.unlink(missing_ok=True)
+        catalog.backup(target)  # consistent copy even while others read the WAL file
+    with Catalog(target) as catalog:
+        kept, total = set(), 0
+        for image in (i for i in catalog.images() if i.face_count):  # by path
+            if total + image.face_count > faces:
+                break
+            kept.add(image.path)
+            total += image.face_count
+        catalog.remove_images(i.path for i in catalog.images() if i.path not in kept)
 
 
 def synthetic(faces: int, out: Path, map_method: str) -> dict:
@@ -73,6 +61,7 @@ def synthetic(faces: int, out: Path, map_method: str) -> dict:
     vectors = normalise(centres[people] + noise)[0]
     landmarks = np.zeros((5, 2), np.float32)
     with Catalog(db) as catalog:
+        catalog.face_set_for(ModelConfig().spec())
         catalog.add_results(
             ImageResult(
                 f"/nonexistent/{i // 100}/{i}.jpg",

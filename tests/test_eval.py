@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from faceatlas.evaluate import (
 from faceatlas.faces.record import Face, ImageResult
 from faceatlas.metrics import cluster_scores
 from tests.conftest import faceatlas
+from tests.fake_model import FakeModel
 
 
 def test_scores_of_a_hand_computed_case():
@@ -67,6 +67,7 @@ def _face(box: tuple[int, int, int, int], seed: int) -> Face:
 def _catalog(tmp_path) -> Catalog:
     """Two photos of ann (one with a stranger in the corner), one of bob."""
     catalog = Catalog(tmp_path / "c.db")
+    catalog.face_set_for(FakeModel(dim=128).spec())
     photos = {
         "ann/1.jpg": [_face((0, 0, 20, 20), 1), _face((40, 40, 60, 60), 2)],  # centre: 2nd
         "ann/2.jpg": [_face((45, 35, 65, 55), 3)],
@@ -132,10 +133,10 @@ def test_eval_command_on_real_people(people_catalog, tmp_path):
     text = faceatlas("eval", "--db", people_catalog, "--labels", "folder").stdout
     assert "pairwise  precision" in text and "for 18 identities" in text
     # the same labels as a CSV file give the same scores
-    conn = sqlite3.connect(people_catalog)
-    rows = conn.execute("SELECT path FROM images WHERE status = 'ok'").fetchall()
+    with Catalog(people_catalog) as catalog:
+        paths = [image.path for image in catalog.images() if image.status == "ok"]
     csv = tmp_path / "labels.csv"
-    csv.write_text("".join(f"{p},{p.split('/')[-2]}\n" for (p,) in rows))
+    csv.write_text("".join(f"{p},{p.split('/')[-2]}\n" for p in paths))
     again = json.loads(faceatlas("eval", "--db", people_catalog, "--labels", csv, "--json").stdout)
     assert again == scores
 

@@ -14,6 +14,7 @@ import time
 import numpy as np
 from PIL import Image
 
+from faceatlas.catalog import Catalog
 from faceatlas.faces.pipeline import ModelConfig
 from tests.conftest import data, faceatlas, lfw_people, link_tree
 from tests.images import broken_corpus, encoded
@@ -59,19 +60,19 @@ def test_kill_9_mid_run_then_resume_indexes_every_image_once(tmp_path):
         time.sleep(0.2)
         if db.exists():
             try:
-                with sqlite3.connect(db, timeout=1) as conn:
-                    stored = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+                with Catalog(db) as catalog:
+                    stored = catalog.stats()["images"]
             except sqlite3.OperationalError:
-                continue  # schema not created yet
+                continue  # busy creating the schema
             if stored >= 3:
                 break
     assert proc.poll() is None, "indexing finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the process and its workers, like a power cut
     proc.wait()
     assert 3 <= stored < total
-    with sqlite3.connect(db) as conn:
-        kept = conn.execute("SELECT COUNT(*) FROM images").fetchone()[0]
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with Catalog(db) as catalog:
+        kept = catalog.stats()["images"]
+        assert catalog.integrity_check() == "ok"
     resumed = faceatlas("index", photos, "--db", db, "--workers", "2", "--quiet")
     assert f"indexed {total - kept} new images ({kept} already done)" in resumed.stdout
     reference = tmp_path / "reference.db"  # the same files, never interrupted
@@ -82,17 +83,15 @@ def test_kill_9_mid_run_then_resume_indexes_every_image_once(tmp_path):
 
 def _faces_by_path(db) -> dict[str, list[bytes]]:
     """path -> its faces' embeddings, checking each image's face_count on the way."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute(
-            "SELECT i.path, i.face_count, f.embedding FROM images i"
-            " LEFT JOIN faces f ON f.image_id = i.id ORDER BY i.path, f.left").fetchall()
-    found: dict[str, list[bytes]] = {}
-    counts = {}
-    for path, count, embedding in rows:
-        found.setdefault(path, [])
-        counts[path] = count
-        if embedding is not None:
-            found[path].append(embedding)
+    with Catalog(db) as catalog:
+        counts = {image.path: image.face_count for image in catalog.images()}
+        matrix = catalog.face_matrix()
+        vector = dict(zip(matrix.face_ids.tolist(), matrix.vectors, strict=True))
+        faces = sorted((row.image_path, row.box[0], vector[row.face_id].tobytes())
+                       for row in catalog.faces())
+    found: dict[str, list[bytes]] = {path: [] for path in counts}
+    for path, _, embedding in faces:
+        found[path].append(embedding)
     assert all(counts[p] == len(found[p]) for p in found)
     return found
 
@@ -129,9 +128,10 @@ def test_exif_rotated_photo_gives_upright_box(tmp_path):
         encoded(sideways, "JPEG", exif=exif.tobytes(), quality=95))
     db = tmp_path / "c.db"
     faceatlas("index", tmp_path / "photos", "--db", db, "--quiet")
-    with sqlite3.connect(db) as conn:
-        width, height = conn.execute("SELECT width, height FROM images").fetchone()
-        boxes = conn.execute("SELECT left, top, right, bottom FROM faces").fetchall()
+    with Catalog(db) as catalog:
+        (image,) = catalog.images()
+        width, height = image.width, image.height
+        boxes = [row.box for row in catalog.faces()]
     assert (width, height) == upright.size
     expected = ModelConfig().build().analyze(np.asarray(upright))
     assert len(boxes) == len(expected) == 1

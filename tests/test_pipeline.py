@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from faceatlas.catalog import Catalog
 from faceatlas.decode import load_rgb
 from faceatlas.faces.align import face_chips, jitter_chips, jitter_maps
 from faceatlas.faces.dlib_onnx import OnnxEmbedder
@@ -116,8 +116,7 @@ def test_cli_embedder_dlib_gives_the_onnx_vectors(tmp_path: Path) -> None:
     for embedder in ("onnx", "dlib"):
         db = tmp_path / f"{embedder}.db"
         faceatlas("index", photo, "--db", db, "--embedder", embedder, "--workers", "1", "-q")
-        with sqlite3.connect(db) as conn:
-            blobs = [row[0] for row in conn.execute("SELECT embedding FROM faces ORDER BY id")]
-        vectors[embedder] = np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
+        with Catalog(db) as catalog:
+            vectors[embedder] = catalog.face_matrix().vectors
     assert vectors["onnx"].shape == vectors["dlib"].shape and len(vectors["onnx"]) >= 1
     np.testing.assert_allclose(vectors["onnx"], vectors["dlib"], atol=1e-4)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import sqlite3
 
 import pytest
 
@@ -16,15 +15,18 @@ pytest.importorskip("ray.data", reason="the ray extra is not installed")
 
 
 def _catalog(db) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return sorted(
-            conn.execute(
-                "SELECT i.path, i.status, i.error, i.segment, i.face_count, f.left, f.top,"
-                " f.right, f.bottom, f.embedding FROM images i"
-                " LEFT JOIN faces f ON f.image_id = i.id"
-            ),
-            key=repr,
-        )
+    """Every image's record with each of its faces' box and embedding, in a stable order."""
+    with Catalog(db) as catalog:
+        images = {i.path: (i.path, i.status, i.error, i.segment, i.face_count)
+                  for i in catalog.images()}
+        matrix = catalog.face_matrix()
+        vector = dict(zip(matrix.face_ids.tolist(), matrix.vectors, strict=True))
+        faced = {row.image_path for row in catalog.faces()}
+        rows = [(*images[r.image_path], *r.box, vector[r.face_id].tobytes())
+                for r in catalog.faces()]
+        rows += [(*image, None, None, None, None, None)
+                 for path, image in images.items() if path not in faced]
+    return sorted(rows, key=repr)
 
 
 def test_ray_engine_gives_the_same_faces_as_the_local_engine(tmp_path):

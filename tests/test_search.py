@@ -23,6 +23,7 @@ from faceatlas.outputs.search import (
     index_files,
 )
 from tests.conftest import data, faceatlas, lfw_people, link_tree
+from tests.fake_model import FakeModel
 
 IVF = IndexParams(flat_below=0)  # force the ANN index even on a small catalog
 
@@ -84,6 +85,7 @@ def synthetic_catalog(
         for i in range(len(unit))
     ]
     with Catalog(path) as catalog:
+        catalog.face_set_for(FakeModel(dim=128).spec())
         catalog.add_results(results)
 
 
@@ -144,13 +146,12 @@ def test_index_is_saved_reused_extended_and_rebuilt(private_db, tmp_path):
         ]
         assert FaceIndex.open(catalog, params=IVF).status == "loaded"
 
-    with sqlite3.connect(private_db) as conn:  # an image leaves the catalog
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("DELETE FROM images WHERE id = (SELECT MIN(image_id) FROM faces)")
-    with Catalog(private_db) as catalog:
+    with Catalog(private_db) as catalog:  # an image leaves the catalog
+        catalog.remove_images([catalog.faces()[0].image_path])
         assert FaceIndex.open(catalog, params=IVF).status == "built"
 
-    with sqlite3.connect(private_db) as conn:  # same face ids, a different embedding
+    # tampering behind the catalog's back: same face ids, a different embedding
+    with sqlite3.connect(private_db) as conn:
         conn.execute(
             "UPDATE faces SET embedding = (SELECT embedding FROM faces ORDER BY id LIMIT 1)"
             " WHERE id = (SELECT MAX(id) FROM faces)"
@@ -193,10 +194,8 @@ def test_refreshed_reads_only_the_new_faces_and_reopens_after_other_changes(tmp_
         found = [[h.face_id for h in hits] for hits in index.search(queries, k=5)]
         assert found == [[h.face_id for h in hits] for hits in truth.search(queries, k=5)]
 
-    with sqlite3.connect(db) as conn:  # an image leaves the catalog: the summary changes
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("DELETE FROM images WHERE id = (SELECT MIN(image_id) FROM faces)")
-    with Catalog(db) as catalog:
+    with Catalog(db) as catalog:  # an image leaves the catalog: the summary changes
+        catalog.remove_images([catalog.faces()[0].image_path])
         reopened = grown.refreshed(catalog)
     assert reopened.status == "built" and len(reopened) == 299
 

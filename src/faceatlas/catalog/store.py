@@ -99,6 +99,8 @@ class ImageRow:
     error: str | None
     width: int
     height: int
+    segment: str | None = None
+    face_count: int = 0  # faces the face set detected (also those not stored)
 
 
 @dataclass(slots=True)
@@ -612,11 +614,40 @@ class Catalog:
     def image(self, image_id: int) -> ImageRow | None:
         """One image's record (path, container locator, the face set's scan), or None."""
         row = self._conn.execute(
-            "SELECT i.id, i.path, i.source, s.status, s.error, i.width, i.height FROM images i"
-            " LEFT JOIN scans s ON s.image_id = i.id AND s.face_set_id = ? WHERE i.id = ?",
+            _IMAGE_ROWS + " LEFT JOIN scans s ON s.image_id = i.id AND s.face_set_id = ?"
+            " WHERE i.id = ?",
             (self._set_id, image_id),
         ).fetchone()
         return None if row is None else ImageRow(*row)
+
+    def images(self) -> list[ImageRow]:
+        """Every image the face set scanned, by path."""
+        rows = self._conn.execute(
+            _IMAGE_ROWS + " JOIN scans s ON s.image_id = i.id WHERE s.face_set_id = ?"
+            " ORDER BY i.path",
+            (self._set_id,),
+        )
+        return [ImageRow(*row) for row in rows]
+
+    def remove_images(self, paths: Iterable[str]) -> int:
+        """Forget images (every face set's scans, faces and their places in people)."""
+        removed = 0
+        with self.atomic():
+            for chunk, marks in self._chunks(list(paths)):
+                removed += self._conn.execute(
+                    f"DELETE FROM images WHERE path IN ({marks})", chunk
+                ).rowcount
+        return removed
+
+    def backup(self, target: str | Path) -> None:
+        """A consistent copy of the whole catalog at ``target``, even while others write."""
+        with sqlite3.connect(target) as copy:
+            self._conn.backup(copy)
+        copy.close()
+
+    def integrity_check(self) -> str:
+        """SQLite's own check of the file: ``"ok"``, or what is wrong."""
+        return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
 
     def data_version(self) -> int:
         """A number that changes whenever another connection commits to this catalog."""
@@ -662,6 +693,12 @@ class Catalog:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return list(self._conn.execute(sql, (self._set_id,)))
+
+
+_IMAGE_ROWS = (
+    "SELECT i.id, i.path, i.source, s.status, s.error, i.width, i.height, i.segment,"
+    " COALESCE(s.face_count, 0) FROM images i"
+)
 
 
 def _now() -> str:
