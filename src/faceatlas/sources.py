@@ -5,7 +5,9 @@ Every image gets a stable catalog key (``ImageFile.path``): the absolute path of
 ``/abs/a.tsv#17`` for data row 17 of a TSV (or the row's key column), ``/abs/a.zip#dir/x.jpg``
 for an archive member. Images inside a container carry their encoded bytes (``data``) and a
 ``source`` locator (JSON) from which ``read_source`` can read them again later (export,
-thumbnails, Ray workers). Bad TSV rows become items with an ``error`` instead of exceptions.
+thumbnails, Ray workers). Bad TSV rows and archive members become items with an ``error``
+instead of exceptions: too large (over ``decode.MAX_IMAGE_BYTES``, refused by declared size and
+never read past it), unreadable, or a duplicate key (the first row or member of a key wins).
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ import os
 import tarfile
 import time
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
+
+from faceatlas import decode
+from faceatlas.decode import ImageTooLarge
 
 try:  # SIMD base64, ~40x faster than the standard library; needed for a fast --dry-run
     import pybase64 as _b64
@@ -54,6 +61,7 @@ IMAGE_SUFFIXES = frozenset(
 )
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+READ_CHUNK = 1 << 20  # bytes read at a time from an archive member or file
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +162,9 @@ def iter_archive(archive: str | Path, segment_from_folder: bool = False) -> Iter
     """Image members of a .zip or .tar archive (by suffix, in archive order), with their bytes.
 
     Tar files are streamed (compressed ones too), so an archive is read once from start to end.
+    A member over ``decode.MAX_IMAGE_BYTES`` (declared, or found while reading it in chunks) is
+    never read whole: it is recorded as too large. A later member of the same name as an earlier
+    one is recorded as a duplicate (key ``archive#name#dupN``, N its position in the archive).
     An archive that cannot be opened or read to its end is recorded as one failed image (key:
     the archive's path), after the members read before the damage.
     """
@@ -163,41 +174,49 @@ def iter_archive(archive: str | Path, segment_from_folder: bool = False) -> Iter
             yield from _zip_members(archive, segment_from_folder)
         else:
             yield from _tar_members(archive, segment_from_folder)
-    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as err:
+    except Exception as err:  # whatever a damaged or hostile archive raises, the run goes on
         found = _stat(archive)
-        yield ImageFile(archive, found.size, found.mtime_ns, error=f"unreadable archive: {err}")
+        error = f"unreadable archive: {_why(err)}"
+        yield ImageFile(archive, found.size, found.mtime_ns, error=error)
 
 
 def _zip_members(archive: str, segment_from_folder: bool) -> Iterator[ImageFile]:
+    limit = decode.MAX_IMAGE_BYTES
+    first: dict[str, int] = {}
     with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
+        for number, info in enumerate(zf.infolist()):
             if info.is_dir() or not _is_image_name(info.filename):
                 continue
-            mtime = int(time.mktime((*info.date_time, 0, 0, -1))) * 1_000_000_000
             yield _member(
                 archive,
                 "zip",
                 info.filename,
+                number,
                 info.file_size,
-                mtime,
-                lambda info=info: zf.read(info),
+                _zip_mtime_ns(info),
+                lambda info=info: _read_zip_member(zf, info, limit),
                 segment_from_folder,
+                first,
             )
 
 
 def _tar_members(archive: str, segment_from_folder: bool) -> Iterator[ImageFile]:
+    limit = decode.MAX_IMAGE_BYTES
+    first: dict[str, int] = {}
     with tarfile.open(archive, "r|*") as tf:
-        for member in tf:
+        for number, member in enumerate(tf):
             if not member.isfile() or not _is_image_name(member.name):
                 continue
             yield _member(
                 archive,
                 "tar",
                 member.name,
+                number,
                 member.size,
                 int(member.mtime) * 1_000_000_000,
-                lambda member=member: tf.extractfile(member).read(),
+                lambda member=member: _read_tar_member(tf, member, limit),
                 segment_from_folder,
+                first,
             )
 
 
@@ -205,20 +224,82 @@ def _member(
     archive: str,
     kind: str,
     name: str,
+    number: int,
     size: int,
     mtime_ns: int,
     read: Callable[[], bytes],
     segment_from_folder: bool,
+    first: dict[str, int],
 ) -> ImageFile:
+    """One member as an item; ``first`` maps the names seen so far to their position (one
+    entry per image member: an archive's own table of contents is as large)."""
     segment = name.split("/", 1)[0] if segment_from_folder and "/" in name else None
-    source = json.dumps({kind: archive, "member": name})
+    key = f"{archive}#{name}"
+    earlier = first.setdefault(name, number)
+    if earlier != number:
+        error = f"duplicate member name (first seen as member {earlier})"
+        return ImageFile(f"{key}#dup{number}", size, mtime_ns, error=error, segment=segment)
+    data, error = None, None
     try:
-        data, error = read(), None
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as err:
-        data, error = None, f"unreadable archive member: {err}"
-    return ImageFile(
-        f"{archive}#{name}", size, mtime_ns, data=data, error=error, segment=segment, source=source
-    )
+        data = read()
+    except ImageTooLarge as err:  # by its declared size (not read), or found while reading
+        error = str(err)
+    except Exception as err:  # a damaged member (bad CRC, invalid data, encrypted...)
+        error = f"unreadable archive member: {_why(err)}"
+    source = json.dumps({kind: archive, "member": name})
+    return ImageFile(key, size, mtime_ns, data=data, error=error, segment=segment, source=source)
+
+
+def _zip_mtime_ns(info: zipfile.ZipInfo) -> int:
+    try:
+        return int(time.mktime((*info.date_time, 0, 0, -1))) * 1_000_000_000
+    except (OverflowError, ValueError):  # a nonsense date in a crafted header
+        return 0
+
+
+def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    if info.file_size > limit:
+        raise _too_large("archive member", info.file_size, limit)
+    with zf.open(info) as stream:
+        return read_at_most(stream, limit, "archive member")
+
+
+def _read_tar_member(tf: tarfile.TarFile, member: tarfile.TarInfo, limit: int) -> bytes:
+    if member.size > limit:
+        raise _too_large("archive member", member.size, limit)
+    stream = tf.extractfile(member)
+    if stream is None:
+        raise OSError(f"{member.name} is not a file")
+    with stream:
+        return read_at_most(stream, limit, "archive member")
+
+
+def read_at_most(stream: BinaryIO, limit: int, what: str = "image") -> bytes:
+    """All of ``stream``, read ``READ_CHUNK`` bytes at a time; raises ``ImageTooLarge`` as soon
+    as it has more than ``limit`` bytes, so whatever a header declares, at most ``limit + 1``
+    bytes are ever held."""
+    parts: list[bytes] = []
+    total = 0
+    while chunk := stream.read(min(READ_CHUNK, limit + 1 - total)):
+        total += len(chunk)
+        if total > limit:
+            raise ImageTooLarge(f"{what} too large: over {limit:,} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _too_large(what: str, size: int, limit: int) -> ImageTooLarge:
+    return ImageTooLarge(f"{what} too large: {size:,} bytes, the limit is {limit:,}")
+
+
+def _why(err: Exception) -> str:
+    """A short reason for an unexpected exception: its message, with its type when unusual."""
+    text = str(err)[:160] or type(err).__name__
+    if isinstance(err, zlib.error):
+        return f"invalid compressed data ({text})"
+    if isinstance(err, (OSError, EOFError, ValueError, zipfile.BadZipFile, tarfile.TarError)):
+        return text
+    return f"{type(err).__name__}: {text}"
 
 
 def _is_image_name(name: str) -> bool:
@@ -304,7 +385,10 @@ def iter_tsv_rows(path: str | Path, spec: TsvSpec) -> Iterator[TsvRow]:
     """Stream the data rows of ``path`` in ``spec.start:spec.end``.
 
     The file is memory-mapped and scanned with ``find`` (no per-line copies, never loaded as a
-    whole), so rows of tens of MB and files of hundreds of GB are fine.
+    whole), so rows of tens of MB and files of hundreds of GB are fine. An image field longer
+    than the base64 of ``decode.MAX_IMAGE_BYTES`` is a bad row ("image too large"). With a key
+    column, a row whose key an earlier row of the file has is a bad row too ("duplicate key"),
+    under the key ``path#key#dupROW``: the first row of a key wins, in every run.
     """
     path = os.path.abspath(path)
     with open(path, "rb") as handle:
@@ -314,8 +398,15 @@ def iter_tsv_rows(path: str | Path, spec: TsvSpec) -> Iterator[TsvRow]:
             return
         mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     view = memoryview(mm)
+    # key -> first row: one entry per row read (about 100 bytes + the key), a small fraction
+    # of the rows' own images; rows without a key column have unique keys and need none
+    first: dict[str, int] | None = None if spec.key_column is None else {}
     try:
-        yield from _scan_rows(mm, view, path, spec)
+        for row in _scan_rows(mm, view, path, spec):
+            if first is not None and (seen := first.setdefault(row.key, row.row)) != row.row:
+                row.error = f"row {row.row}: duplicate key (first seen in row {seen})"
+                row.key = f"{path}#{row.key}#dup{row.row}"
+            yield row
     finally:
         view.release()
         # a caller may still hold a row's view; the map then closes when that is freed
@@ -339,6 +430,8 @@ def _scan_rows(mm: mmap.mmap, view: memoryview, path: str, spec: TsvSpec) -> Ite
         pos = end + 1
     columns: int | None = len(names) if names else None
     positions: tuple[int, int | None, int | None] | None = None
+    max_bytes = decode.MAX_IMAGE_BYTES
+    max_field = _base64_length(max_bytes)
     row = -1
     released = 0  # pages before this offset were handed back to the kernel
     while pos < size:
@@ -392,6 +485,9 @@ def _scan_rows(mm: mmap.mmap, view: memoryview, path: str, spec: TsvSpec) -> Ite
         at = starts[image_at]
         field = view[at : starts[image_at + 1] - 1]
         error = None if len(field) else f"row {row}: empty image field"
+        if len(field) > max_field:
+            error = f"row {row}: image too large: {len(field):,} base64 characters, the limit is "
+            error += f"{max_field:,} ({max_bytes:,} bytes)"
         yield TsvRow(row, key, at, field, segment, error)
 
 
@@ -410,6 +506,11 @@ def _resolve(column: Column | None, names: list[str], count: int) -> int | None:
     if not 0 <= index < count:
         raise ValueError(f"column {column} does not exist: rows have {count} columns")
     return index
+
+
+def _base64_length(size: int) -> int:
+    """Characters of the base64 encoding of ``size`` bytes (padded)."""
+    return 4 * ((size + 2) // 3)
 
 
 def decode_base64(field: bytes | memoryview) -> bytes:
@@ -543,26 +644,52 @@ def _reason_kind(error: str) -> str:
 # -- reading an item back ---------------------------------------------------------------------
 
 
-def read_source(path: str, source: str | None) -> bytes:
+def read_source(path: str, source: str | None, max_bytes: int | None = None) -> bytes:
     """The encoded image bytes of a catalog image: its file, or its container item.
 
-    Raises ``OSError`` (or ``ValueError`` for a damaged locator) when they cannot be read.
+    Reads in chunks, never more than ``max_bytes`` (default ``decode.MAX_IMAGE_BYTES``), the
+    same bounds as indexing. Raises ``OSError`` when the bytes cannot be read (whatever the
+    container's library raised), ``ValueError`` for a damaged locator, and ``ImageTooLarge``
+    (a ``ValueError`` and a ``DecodeError``) for an item over the limit.
     """
+    limit = decode.MAX_IMAGE_BYTES if max_bytes is None else max_bytes
+    try:
+        return _read_source(path, source, limit)
+    except (OSError, ValueError):
+        raise
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"damaged image source {source!r}") from err
+    except Exception as err:  # a damaged container: bad CRC, invalid compressed data...
+        raise OSError(f"unreadable image source: {_why(err)}") from err
+
+
+def _read_source(path: str, source: str | None, limit: int) -> bytes:
     if source is None:
-        return Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                raise _too_large("file", size, limit)
+            return read_at_most(handle, limit, "file")
     where = json.loads(source)
     if "tsv" in where:
+        length, max_field = where["length"], _base64_length(limit)
+        if length > max_field:
+            raise _too_large("TSV image field", length, max_field)
         with open(where["tsv"], "rb") as handle:
             handle.seek(where["offset"])
-            field_bytes = handle.read(where["length"])
+            field_bytes = handle.read(length)
         return decode_base64(field_bytes)
-    if "zip" in where:
+    name = where["member"]
+    if "zip" in where:  # the first member of the name, as indexed
         with zipfile.ZipFile(where["zip"]) as zf:
-            return zf.read(where["member"])
+            for info in zf.infolist():
+                if info.filename == name:
+                    return _read_zip_member(zf, info, limit)
+        raise OSError(f"{name} is not in {where['zip']}")
     if "tar" in where:
         with tarfile.open(where["tar"], "r:*") as tf:
-            member = tf.extractfile(where["member"])
-            if member is None:
-                raise OSError(f"{where['member']} is not a file in {where['tar']}")
-            return member.read()
+            for member in tf:  # read lazily, up to the first member of the name
+                if member.name == name:
+                    return _read_tar_member(tf, member, limit)
+        raise OSError(f"{name} is not in {where['tar']}")
     raise ValueError(f"unknown image source {source!r}")
