@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from faceatlas.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +204,7 @@ def cached_knn_graph(
     graph = _load(path, key, wanted)
     if graph is None:
         graph = knn_graph(vectors, k, wanted)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_write(path) as fh:
             np.savez(
                 fh,
                 fingerprint=np.array(key),
@@ -212,7 +212,6 @@ def cached_knn_graph(
                 neighbors=graph.neighbors,
                 distances=graph.distances,
             )
-        os.replace(tmp, path)
     else:
         log.info("reused the %d-NN graph in %s", k, path)
     if metric == "cosine":

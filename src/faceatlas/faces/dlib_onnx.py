@@ -24,14 +24,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from faceatlas.atomic import atomic_write
 from faceatlas.faces import weights
 from faceatlas.faces.align import CHIP_SIZE, jitter_chips, jitter_maps
 
@@ -446,14 +445,8 @@ def onnx_model_path(dat_path: Path | None = None, cache_dir: Path | None = None)
 
     data = _convert(Path(dat_path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write(data)
     log.info("converted %s to %s", dat_path, path)
     return path
 

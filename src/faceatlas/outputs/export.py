@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceatlas.atomic import atomic_write
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import ExportRow
 from faceatlas.sources import IMAGE_SUFFIXES, read_source
@@ -174,9 +175,7 @@ def _remove_previous_export(out: Path) -> None:
 
 
 def _write_manifest(path: Path, rows: list[list]) -> None:
-    temporary = path.with_suffix(".csv.tmp")
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         writer.writerows(rows)
-    os.replace(temporary, path)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import NamedTuple
 import faiss
 import numpy as np
 
+from faceatlas.atomic import atomic_write
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceMatrix
 from faceatlas.errors import FaceatlasError
@@ -514,12 +514,11 @@ def _save(
         "digest": faces_digest(matrix, len(matrix)),
         "faiss": faiss.__version__,
     }
-    suffix = f".{os.getpid()}.tmp"
     try:
-        faiss.write_index(ann, str(index_file) + suffix)
-        os.replace(str(index_file) + suffix, index_file)
-        Path(str(meta_file) + suffix).write_text(json.dumps(meta, indent=1))
-        os.replace(str(meta_file) + suffix, meta_file)
+        with atomic_write(index_file) as handle:
+            handle.write(faiss.serialize_index(ann).tobytes())
+        with atomic_write(meta_file, "w") as handle:
+            handle.write(json.dumps(meta, indent=1))
     except (OSError, RuntimeError) as err:
         log.warning("could not save the face index beside the catalog (%s); "
                     "it will be rebuilt on the next start", err)

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 
 from PIL import Image
 
+from faceatlas.atomic import atomic_write
 from faceatlas.catalog.store import FaceRow
 from faceatlas.decode import DecodeError, load_rgb
 from faceatlas.sources import read_source
@@ -31,9 +30,8 @@ def face_thumbnail(face: FaceRow, cache_dir: str | Path, size: int = DEFAULT_SIZ
         return path
     crop = face_crop(face, size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")  # no clashes
-    crop.save(temporary, "JPEG", quality=85)
-    os.replace(temporary, path)
+    with atomic_write(path) as handle:
+        crop.save(handle, "JPEG", quality=85)
     return path
 
 

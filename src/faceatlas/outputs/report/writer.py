@@ -14,6 +14,7 @@ from urllib.parse import quote
 import plotly.io
 import plotly.offline
 
+from faceatlas.atomic import atomic_write
 from faceatlas.catalog import Catalog
 from faceatlas.decode import DecodeError
 from faceatlas.outputs.report.assets import CSS, JS
@@ -211,9 +212,8 @@ def _url(relative: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _summary_json(summary: ReportSummary, content: Content) -> dict:
