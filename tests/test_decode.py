@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import io
+import re
+import struct
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
-from faceatlas.decode import DecodeError, load_rgb
+from faceatlas.decode import (
+    IMAGE_FORMATS,
+    DecodeError,
+    ImageTooLarge,
+    available_formats,
+    image_format,
+    load_rgb,
+)
+from faceatlas.errors import FaceatlasError
 from tests.conftest import data
 from tests.images import broken_corpus, encoded, png_bomb
+from tests.test_hostile_inputs import retyped_tiff
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +100,70 @@ def test_own_pixel_limit(face_image):
 def test_missing_file_is_a_decode_error(tmp_path):
     with pytest.raises(DecodeError, match="unreadable"):
         load_rgb(tmp_path / "gone.jpg")
+
+
+def test_decode_errors_are_faceatlas_errors():
+    assert issubclass(DecodeError, FaceatlasError)
+    assert issubclass(ImageTooLarge, DecodeError) and issubclass(ImageTooLarge, ValueError)
+
+
+def test_only_the_listed_formats_are_decoded(face_image):
+    postscript = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    Image.init()
+    assert "EPS" in Image.OPEN  # Pillow would hand this to Ghostscript...
+    with Image.open(io.BytesIO(postscript)) as unrestricted:
+        assert unrestricted.format == "EPS"
+    with pytest.raises(DecodeError, match="not an image"):  # ...faceatlas never does
+        load_rgb(postscript)
+    with pytest.raises(DecodeError, match="not an image"):  # a format Pillow reads, not listed
+        load_rgb(encoded(face_image, "PCX"))
+    assert not {"EPS", "PDF", "PCX", "ICO", "PSD"} & set(IMAGE_FORMATS)
+    assert {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "PPM"} <= set(available_formats())
+    assert set(available_formats()) <= set(IMAGE_FORMATS)
+
+
+def test_image_format_reads_only_the_header(face_image, tmp_path):
+    for fmt in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "PPM"):
+        assert image_format(encoded(face_image, fmt)) == fmt
+    stream = io.BytesIO(encoded(face_image, "PNG"))
+    stream.seek(5)
+    assert image_format(stream) == "PNG" and stream.tell() == 5  # left where it was
+    (tmp_path / "photo.bin").write_bytes(encoded(face_image, "WEBP"))
+    assert image_format(tmp_path / "photo.bin") == "WEBP"
+    for data_ in (b"%!PS-Adobe-3.0\n", b"%PDF-1.4\n", encoded(face_image, "PCX"), b""):
+        with pytest.raises(DecodeError):
+            image_format(data_)
+
+
+@pytest.mark.parametrize("field_type", [12, 5, 11, 10, 2, 7])  # DOUBLE, RATIONAL, FLOAT...
+def test_tiff_with_a_retyped_strip_offsets_tag_is_a_decode_error(field_type):
+    with pytest.raises(DecodeError, match="corrupt"):
+        load_rgb(retyped_tiff(field_type))
+
+
+@pytest.mark.parametrize(
+    "raised, words",
+    [(KeyError("x"), "corrupt image (KeyError"), (ZeroDivisionError(), "ZeroDivisionError"),
+     (IndexError("y"), "IndexError"), (RuntimeError("z"), "RuntimeError"),
+     (struct.error("w"), "corrupt or truncated image: w"), (MemoryError(), "too large")],
+)
+def test_whatever_the_decoder_raises_becomes_a_decode_error(monkeypatch, raised, words):
+    payload = encoded(Image.new("RGB", (4, 4)), "PNG")
+
+    def fail(self):
+        raise raised
+
+    monkeypatch.setattr(Image.Image, "load", fail)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", fail)
+    with pytest.raises(DecodeError, match=re.escape(words)):
+        load_rgb(payload)
+
+
+def test_byte_limit_for_data_and_files(tmp_path, face_image):
+    payload = encoded(face_image, "PNG")
+    with pytest.raises(ImageTooLarge, match="image too large"):
+        load_rgb(payload, max_bytes=len(payload) - 1)
+    assert load_rgb(payload, max_bytes=len(payload)).shape == (250, 250, 3)
+    (tmp_path / "a.png").write_bytes(payload)
+    with pytest.raises(ImageTooLarge, match="file too large"):
+        load_rgb(tmp_path / "a.png", max_bytes=100)

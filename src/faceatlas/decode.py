@@ -12,7 +12,9 @@ import functools
 import io
 import logging
 import os
+import struct
 import warnings
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -144,7 +146,7 @@ def _decode_error(err: Exception) -> DecodeError:
     if isinstance(err, MemoryError):
         return ImageTooLarge("image too large to decode in memory")
     text = str(err)[:_REASON_CHARS]
-    if isinstance(err, (OSError, SyntaxError, ValueError, EOFError)):
+    if isinstance(err, (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error)):
         return DecodeError(f"corrupt or truncated image: {text or type(err).__name__}")
     # a malformed header that Pillow does not check (e.g. a TIFF tag of the wrong type)
     log.debug("decoder raised %s", type(err).__name__, exc_info=err)
