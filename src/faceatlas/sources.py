@@ -66,8 +66,10 @@ READ_CHUNK = 1 << 20  # bytes read at a time from an archive member or file
 
 @dataclass(frozen=True, slots=True)
 class ImageFile:
-    """One image to index; ``path`` is the catalog's key (absolute path, or container#item).
+    """One image to index; ``path`` is the catalog's key: the canonical (resolved, absolute)
+    path of a file, or container#item.
 
+    ``found`` is the path the file was found under when that differs (through a symlink);
     ``data`` holds the encoded image when it does not live in a file of its own, ``error`` why
     an input row is unusable (recorded as a failed image), ``segment`` its coarse pre-class and
     ``source`` the JSON locator of a container item (see ``read_source``).
@@ -80,46 +82,77 @@ class ImageFile:
     error: str | None = None
     segment: str | None = None
     source: str | None = None
+    found: str | None = None
+
+    @property
+    def found_path(self) -> str:
+        """The path as found (a link's own path), for labels taken from folder names."""
+        return self.found or self.path
+
+
+def canonical_path(path: str | Path) -> str:
+    """The one form an image path is stored and compared in: absolute, links resolved."""
+    return os.path.realpath(path)
 
 
 def iter_image_files(
     paths: Iterable[str | Path],
     exclude: Iterable[str | Path] = (),
     segment_from_folder: bool = False,
+    unique: bool = True,
 ) -> Iterator[ImageFile]:
     """Image files under ``paths`` (files or folders, recursive, sorted), skipping ``exclude``.
 
-    Files are chosen by suffix; hidden folders are skipped. Paths given explicitly as files are
-    always yielded so a wrongly named file is recorded rather than silently ignored. With
-    ``segment_from_folder``, an image's segment is its top folder below the given folder
-    (images directly in it have none).
+    Files are chosen by suffix; hidden folders are skipped. Symlinked folders are followed,
+    each real folder once (no loops). Paths given explicitly as files are always yielded so a
+    wrongly named file is recorded rather than silently ignored. With ``segment_from_folder``,
+    an image's segment is its top folder below the given folder (images directly in it have
+    none). Each image is yielded under its canonical path, once however many links reach it
+    (``unique=False``: once per link, e.g. to see one photo filed under two labels).
     """
-    excluded = {os.path.abspath(p) for p in exclude}
-    for root in paths:
-        root = os.path.abspath(root)
+    excluded = {canonical_path(p) for p in exclude}
+    seen_files: set[str] | None = set() if unique else None
+    seen_dirs: set[str] = set()
+    for given in paths:
+        root = os.path.abspath(given)
         if os.path.isfile(root):
-            yield _stat(root)
+            yield from _once(_stat(root), seen_files)
             continue
         if not os.path.isdir(root):
             raise FileNotFoundError(f"no such file or folder: {root}")
-        for folder, dirs, files in os.walk(root):
+        for folder, dirs, files in os.walk(root, followlinks=True):
+            real = canonical_path(folder)
+            if real in seen_dirs or real in excluded:
+                dirs[:] = []
+                continue
+            seen_dirs.add(real)
             dirs[:] = sorted(
-                d for d in dirs if not d.startswith(".") and os.path.join(folder, d) not in excluded
+                d for d in dirs
+                if not d.startswith(".") and canonical_path(os.path.join(folder, d)) not in excluded
             )
             segment = None
             if segment_from_folder and folder != root:
                 segment = os.path.relpath(folder, root).split(os.sep, 1)[0]
             for name in sorted(files):
                 if Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                    yield _stat(os.path.join(folder, name), segment)
+                    yield from _once(_stat(os.path.join(folder, name), segment), seen_files)
+
+
+def _once(item: ImageFile, seen: set[str] | None) -> Iterator[ImageFile]:
+    if seen is None or item.path not in seen:
+        if seen is not None:
+            seen.add(item.path)
+        yield item
 
 
 def _stat(path: str, segment: str | None = None) -> ImageFile:
+    real = canonical_path(path)
+    found = path if real != path else None
     try:
-        st = os.stat(path)
-    except OSError:
-        return ImageFile(path, -1, -1, segment=segment)  # recorded as unreadable by the decoder
-    return ImageFile(path, st.st_size, st.st_mtime_ns, segment=segment)
+        st = os.stat(real)
+    except OSError:  # recorded as unreadable by the decoder
+        return ImageFile(real, -1, -1, segment=segment, found=found)
+    return ImageFile(real, st.st_size, st.st_mtime_ns, segment=segment, found=found)
 
 
 def is_archive(path: str | Path) -> bool:
@@ -390,7 +423,7 @@ def iter_tsv_rows(path: str | Path, spec: TsvSpec) -> Iterator[TsvRow]:
     column, a row whose key an earlier row of the file has is a bad row too ("duplicate key"),
     under the key ``path#key#dupROW``: the first row of a key wins, in every run.
     """
-    path = os.path.abspath(path)
+    path = canonical_path(path)
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             if spec.has_header:
@@ -529,7 +562,7 @@ def iter_tsv(path: str | Path, spec: TsvSpec) -> Iterator[ImageFile]:
     ``size`` is the length of the base64 field (of the whole row for bad rows) and
     ``mtime_ns`` is 0, so a row is redone only when its content changes length.
     """
-    path = os.path.abspath(path)
+    path = canonical_path(path)
     for row in iter_tsv_rows(path, spec):
         source = json.dumps(
             {"tsv": path, "row": row.row, "offset": row.offset, "length": len(row.field)}
