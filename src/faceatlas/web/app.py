@@ -3,20 +3,32 @@
 The face model is loaded once, when the app is created; so is the search index, which is reopened
 (extended, or rebuilt) when another process commits to the catalog, e.g. `faceatlas index` of
 more photos. Each request opens its own catalog connection (SQLite connections belong to one
-thread). Files are served only by catalog id, never by a path taken from the request.
+thread). Files are served only by catalog id, never by a path taken from the request, and only
+for images that decoded when indexed, sniffed again as an image when served.
+
+Against hostile clients: requests must name an allowed ``Host`` (DNS rebinding); bodies are
+capped while they stream in (``guard.Guard``); an upload's pixel count is checked from its
+header before its pixels are decoded; and at most ``max_decodes`` photos are decoded and run
+through the model at once, others wait ``decode_wait`` seconds for a turn and then get 503.
+Connection timeouts belong to the server: run the app with ``server.run_server``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
-import mimetypes
-import sqlite3
+import math
+import os
+import stat
+import tarfile
 import threading
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+import zipfile
+from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -25,24 +37,35 @@ from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from faceatlas.catalog import Catalog
-from faceatlas.catalog.store import FaceRow
-from faceatlas.decode import DecodeError, load_rgb
+from faceatlas.catalog.store import FaceRow, ImageRow
+from faceatlas.decode import DecodeError, ImageTooLarge, image_format, load_rgb
 from faceatlas.faces.pipeline import FacePipeline, ModelConfig
 from faceatlas.outputs.search import FaceIndex, IndexParams, Match, SearchError, describe
-from faceatlas.outputs.thumbs import face_thumbnail
+from faceatlas.outputs.thumbs import face_thumbnail, thumbnail_path
 from faceatlas.sources import read_source
+from faceatlas.web.guard import LOOPBACK_HOSTS, Guard
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_PIXELS = 40_000_000  # an upload's decoded RGB is at most ~120 MB
+DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 * 1024  # largest original photo /api/images serves
+DEFAULT_MAX_DECODES = 2  # photos decoded and analysed at once (uploads and new thumbnails)
+DEFAULT_DECODE_WAIT = 5.0  # seconds an upload waits for a decode slot before 503
+THUMB_DECODE_WAIT = 30.0  # a thumbnail waits longer: a page asks for dozens at once
+BODY_SLACK = 64 * 1024  # multipart framing around the photo
 MAX_K = 100
 SAMPLE_FACES = 6  # faces shown per person on the people page
-# the only Pillow decoders uploads may reach (never e.g. EPS, which runs Ghostscript)
-IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")
+# media types of the formats decode.IMAGE_FORMATS allows (typed from the bytes, never the name)
+MEDIA_TYPES = {
+    "JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
+    "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff", "HEIF": "image/heif",
+    "AVIF": "image/avif", "PPM": "image/x-portable-anymap",
+}
 CACHE_THUMB = "public, max-age=86400"
 CACHE_IMAGE = "private, max-age=3600"
 
@@ -53,8 +76,41 @@ def thumbs_dir_for(db_path: str | Path) -> Path:
     return db_path.with_name(db_path.name + ".thumbs")
 
 
+class Busy(HTTPException):
+    """503: every decode slot stayed taken for the whole wait."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            503,
+            "busy: too many photos are being processed; try again in a few seconds",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost: upload bytes and pixels, served bytes, decodes at once."""
+
+    max_upload: int = DEFAULT_MAX_UPLOAD
+    max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    max_decodes: int = DEFAULT_MAX_DECODES
+    decode_wait: float = DEFAULT_DECODE_WAIT
+
+    def __post_init__(self) -> None:
+        for name in ("max_upload", "max_upload_pixels", "max_image_bytes", "max_decodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.decode_wait >= 0:
+            raise ValueError(f"decode_wait must be >= 0 seconds, got {self.decode_wait}")
+
+    @property
+    def too_large(self) -> str:
+        return f"photo too large: the limit is {self.max_upload / 2**20:g} MB"
+
+
 class Searcher:
-    """What the app holds for its lifetime: catalog path, face model, index."""
+    """What the app holds for its lifetime: catalog path, face model, index, limits."""
 
     def __init__(
         self,
@@ -62,22 +118,31 @@ class Searcher:
         pipeline: FacePipeline,
         params: IndexParams | None,
         thumbs_dir: Path,
-        max_upload: int,
+        limits: Limits,
     ) -> None:
         self.db_path = db_path
         self.pipeline = pipeline
         self.params = params
         self.thumbs_dir = thumbs_dir
-        self.max_upload = max_upload
+        self.limits = limits
         self._model_lock = threading.Lock()  # dlib objects are not documented as thread safe
         self._index_lock = threading.Lock()  # one check or reopen at a time
-        # only asks SQLite whether another connection committed since (PRAGMA data_version)
-        self._watch = sqlite3.connect(db_path, check_same_thread=False)
+        self._decode_slots = threading.BoundedSemaphore(limits.max_decodes)
+        # One long-lived catalog connection asks SQLite whether another connection committed
+        # since (its data_version is per connection); it lives on one thread of its own, as
+        # SQLite connections are used from the thread that opened them.
+        self._watcher = ThreadPoolExecutor(1, thread_name_prefix="faceatlas-watch")
+        self._watch: Catalog = self._watcher.submit(Catalog, db_path).result()
         self._seen = self._data_version()
         self._index = self._open_index()
 
     def _data_version(self) -> int:
-        return self._watch.execute("PRAGMA data_version").fetchone()[0]
+        return self._watcher.submit(self._watch.data_version).result()
+
+    def close(self) -> None:
+        """Close the watch connection (the app's shutdown)."""
+        self._watcher.submit(self._watch.close).result()
+        self._watcher.shutdown()
 
     def _open_index(self) -> FaceIndex:
         with self.catalog() as catalog:
@@ -100,9 +165,26 @@ class Searcher:
                 log.info("catalog changed: search index %s", self._index.status)
             return self._index
 
+    @contextmanager
+    def decode_slot(self, wait: float | None = None) -> Iterator[None]:
+        """Hold one of the ``max_decodes`` slots for decoding and analysing a photo; 503 when
+        none frees up within ``wait`` seconds (default ``decode_wait``)."""
+        wait = self.limits.decode_wait if wait is None else wait
+        if not self._decode_slots.acquire(timeout=wait):
+            raise Busy(max(1, math.ceil(wait)))
+        try:
+            yield
+        finally:
+            self._decode_slots.release()
+
     def thumbnail(self, face: FaceRow) -> Path:
-        """The cached thumbnail of ``face`` (safe from several threads at once)."""
-        return face_thumbnail(face, self.thumbs_dir)
+        """The cached thumbnail of ``face``, made under a decode slot if it is not cached yet
+        (safe from several threads at once)."""
+        cached = thumbnail_path(self.thumbs_dir, face.face_id)
+        if cached.is_file():
+            return cached
+        with self.decode_slot(max(self.limits.decode_wait, THUMB_DECODE_WAIT)):
+            return face_thumbnail(face, self.thumbs_dir)
 
     @contextmanager
     def catalog(self) -> Iterator[Catalog]:
@@ -111,12 +193,16 @@ class Searcher:
 
     def search_photo(self, data: bytes, k: int) -> dict:
         """Faces in the uploaded photo, each with its k nearest faces in the catalog."""
-        try:
-            rgb = load_rgb(data)
-        except DecodeError as err:
-            raise HTTPException(422, f"cannot read the image: {err}") from err
-        with self._model_lock:
-            faces = self.pipeline.analyze(rgb)
+        with self.decode_slot():
+            try:
+                rgb = load_rgb(data, max_pixels=self.limits.max_upload_pixels)
+            except DecodeError as err:
+                raise HTTPException(422, f"cannot read the image: {err}") from err
+            except Exception as err:  # a crafted file can make any Pillow decoder raise anything
+                log.info("upload failed to decode: %r", err)
+                raise HTTPException(422, "cannot read the image: corrupt or unsupported") from err
+            with self._model_lock:
+                faces = self.pipeline.analyze(rgb)
         hits = self.index.search(np.stack([f.embedding for f in faces]), k) if faces else []
         with self.catalog() as catalog:
             found = [
@@ -151,17 +237,8 @@ def parse_id(text: str, what: str) -> int:
     return int(text)
 
 
-def image_format(data: bytes) -> str | None:
-    """The Pillow format name of encoded image bytes, trying only the allowed decoders.
-
-    Raises what ``Image.open`` raises for data none of them recognises.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        Image.init()
-        known = [name for name in IMAGE_FORMATS if name in Image.OPEN]  # HEIF: plugin
-        with Image.open(io.BytesIO(data), formats=known) as image:
-            return image.format
+def media_type(fmt: str) -> str:
+    return MEDIA_TYPES.get(fmt) or Image.MIME.get(fmt) or "application/octet-stream"
 
 
 def check_image_bytes(data: bytes, content_type: str | None, max_upload: int) -> None:
@@ -169,14 +246,14 @@ def check_image_bytes(data: bytes, content_type: str | None, max_upload: int) ->
     if not data:
         raise HTTPException(400, "empty upload: choose a photo")
     if len(data) > max_upload:
-        raise HTTPException(413, f"photo too large: the limit is {max_upload // 2**20} MB")
+        raise HTTPException(413, f"photo too large: the limit is {max_upload / 2**20:g} MB")
     if content_type and not content_type.startswith(("image/", "application/octet-stream")):
         raise HTTPException(415, f"not an image upload ({content_type}); send a photo")
     try:
         image_format(data)
-    except Image.DecompressionBombError as err:
-        raise HTTPException(422, f"cannot read the image: image too large ({err})") from err
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except ImageTooLarge as err:
+        raise HTTPException(422, f"cannot read the image: {err}") from err
+    except DecodeError as err:
         raise HTTPException(415, "not an image: send a JPEG, PNG, WebP, GIF, BMP or TIFF") from err
 
 
@@ -187,29 +264,50 @@ def create_app(
     params: IndexParams | None = None,
     max_upload: int = DEFAULT_MAX_UPLOAD,
     thumbs_dir: str | Path | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    max_upload_pixels: int = DEFAULT_MAX_UPLOAD_PIXELS,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+    max_decodes: int = DEFAULT_MAX_DECODES,
+    decode_wait: float = DEFAULT_DECODE_WAIT,
 ) -> FastAPI:
-    """The faceatlas web app for the catalog at ``db_path`` (model and index loaded now)."""
+    """The faceatlas web app for the catalog at ``db_path`` (model and index loaded now).
+
+    ``allowed_hosts``: the names requests may give in ``Host`` (any port; ``*`` for any,
+    ``*.example.org`` for subdomains), default loopback only (``guard.allowed_hosts_for(bind)``
+    adds the bound address); others get 400. ``max_upload`` bytes and ``max_upload_pixels``
+    pixels per uploaded photo; ``max_image_bytes``: largest original ``/api/images`` serves;
+    ``max_decodes`` photos decoded and analysed at once, waiting ``decode_wait`` seconds for a
+    turn before 503.
+    """
     db_path = Path(db_path)
     if not db_path.is_file():
         raise FileNotFoundError(f"no catalog at {db_path}")
-    if max_upload < 1:
-        raise ValueError(f"max_upload must be >= 1 byte, got {max_upload}")
+    limits = Limits(max_upload, max_upload_pixels, max_image_bytes, max_decodes, decode_wait)
+    hosts = list(LOOPBACK_HOSTS if allowed_hosts is None else allowed_hosts)
+    if not hosts:
+        raise ValueError("allowed_hosts must name at least one host")
     pipeline = (model or ModelConfig()).build()
     searcher = Searcher(
-        db_path, pipeline, params, Path(thumbs_dir or thumbs_dir_for(db_path)), max_upload
+        db_path, pipeline, params, Path(thumbs_dir or thumbs_dir_for(db_path)), limits
     )
-    app = FastAPI(title="faceatlas", summary="Look-alike search over a faceatlas catalog")
-    app.state.searcher = searcher
 
-    @app.middleware("http")
-    async def refuse_big_bodies(request: Request, call_next):
-        """413 before reading the body when the client announces an oversized upload."""
-        length = request.headers.get("content-length", "")
-        if request.method == "POST" and length.isdigit() and int(length) > max_upload + 2**16:
-            return JSONResponse(
-                {"detail": f"photo too large: the limit is {max_upload // 2**20} MB"}, 413
-            )
-        return await call_next(request)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        searcher.close()
+
+    app = FastAPI(
+        title="faceatlas",
+        summary="Look-alike search over a faceatlas catalog",
+        lifespan=lifespan,
+    )
+    app.state.searcher = searcher
+    app.add_middleware(
+        Guard,
+        allowed_hosts=hosts,
+        max_body=max_upload + BODY_SLACK,
+        too_large=limits.too_large,
+    )
 
     @app.get("/", include_in_schema=False)
     def home() -> FileResponse:
@@ -257,7 +355,7 @@ def create_app(
         with searcher.catalog() as catalog:
             everyone = catalog.people()
             page = everyone[offset : offset + limit]
-            samples = person_faces(catalog, [p.person_id for p in page], SAMPLE_FACES)
+            samples = catalog.person_faces([p.person_id for p in page], SAMPLE_FACES)
             rows = {r.face_id: r for r in catalog.faces(f for ids in samples.values() for f in ids)}
         return {
             "total": len(everyone),
@@ -277,15 +375,15 @@ def create_app(
         """One person: all their faces and the photos they appear in."""
         pid = parse_id(person_id, "person")
         with searcher.catalog() as catalog:
-            found = [p for p in catalog.people() if p.person_id == pid]
-            if not found:
+            found = catalog.person(pid)
+            if found is None:
                 raise HTTPException(404, "no such person")
-            rows = catalog.faces(person_faces(catalog, [pid], None).get(pid, []))
+            rows = catalog.faces(catalog.person_faces([pid]).get(pid, []))
         images = sorted({(r.image_id, Path(r.image_path).name) for r in rows})
         return {
             "person_id": pid,
-            "label": found[0].label,
-            "size": found[0].size,
+            "label": found.label,
+            "size": found.size,
             "faces": [face_json(r) for r in rows],
             "images": [
                 {"image_id": i, "file": name, "url": f"/api/images/{i}"} for i, name in images
@@ -308,26 +406,123 @@ def create_app(
 
     @app.get("/api/images/{image_id}")
     def image(image_id: str, request: Request) -> Response:
-        """The original photo of a catalog image: its file, or its bytes inside the TSV file or
-        archive the catalog records for it."""
+        """The original photo of a catalog image that decoded when indexed: its file, or its
+        bytes inside the TSV file or archive the catalog records for it, typed by sniffing."""
         iid = parse_id(image_id, "image")
         with searcher.catalog() as catalog:
-            path = catalog.image_path(iid)
-            source = None if path is None else catalog.image_sources([path])[path][1]
-        if path is None:
+            row = catalog.image(iid)
+        if row is None or row.status not in ("ok", "no_face"):  # never what failed to decode
             raise HTTPException(404, "no such image")
-        if source is not None:
-            return contained_image(request, path, source)
-        if not Path(path).is_file():
-            raise HTTPException(404, "the photo is no longer on disk")
-        media = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        return cached_file(request, Path(path), media, CACHE_IMAGE)
+        return original_image(request, row, limits.max_image_bytes)
 
     @app.exception_handler(SearchError)
     async def search_error(request: Request, err: SearchError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, 409)
 
     return app
+
+
+class Unservable(Exception):
+    """The recorded photo cannot be served now (gone, not a regular file, too big, not an
+    image); ``str(err)`` says which, for the 404."""
+
+
+def original_image(request: Request, row: ImageRow, limit: int) -> Response:
+    """The bytes of a catalog photo (at most ``limit``), if they still sniff as an allowed
+    image format, with its media type and caching headers; 304 when the client's copy is
+    current; 404 otherwise."""
+    try:
+        if row.source is None:
+            with open_regular(row.path) as handle:
+                info = os.fstat(handle.fileno())
+                if info.st_size > limit:
+                    raise Unservable("the photo is too large to serve")
+                etag = f'"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}"'
+                cached = not_modified(request, etag, CACHE_IMAGE)
+                if cached is not None:
+                    return cached
+                data = read_at_most(handle, limit)
+        else:
+            data = read_contained(row.path, row.source, limit)
+            etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
+            cached = not_modified(request, etag, CACHE_IMAGE)
+            if cached is not None:
+                return cached
+        try:
+            fmt = image_format(data)
+        except DecodeError as err:
+            raise Unservable("the photo on record is no longer an image") from err
+    except Unservable as err:
+        raise HTTPException(404, str(err)) from err
+    headers = {"Cache-Control": CACHE_IMAGE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
+    return Response(data, media_type=media_type(fmt), headers=headers)
+
+
+@contextmanager
+def open_regular(path: str) -> Iterator[io.BufferedReader]:
+    """``path`` opened for reading if it (or what a link there points to) is a regular file;
+    never blocks on a FIFO or device."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise Unservable("the photo is no longer on disk") from err
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        raise Unservable("the photo is no longer a file")
+    with os.fdopen(fd, "rb") as handle:
+        yield handle
+
+
+def read_at_most(handle: io.BufferedIOBase, limit: int) -> bytes:
+    """All of a stream if it holds at most ``limit`` bytes (reads ``limit + 1`` at most)."""
+    try:
+        data = handle.read(limit + 1)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise Unservable("the photo can no longer be read") from err
+    if len(data) > limit:
+        raise Unservable("the photo is too large to serve")
+    return data
+
+
+def read_contained(path: str, source: str, limit: int) -> bytes:
+    """The bytes of a TSV row or archive member, reading at most ``limit`` of them (checked
+    against the size its container declares first, then while reading)."""
+    try:
+        where = json.loads(source)
+        if "tsv" in where:
+            if int(where["length"]) > limit * 4 // 3 + 8:  # base64 of at most limit bytes
+                raise Unservable("the photo is too large to serve")
+            data = read_source(path, source)
+        elif "zip" in where:
+            with zipfile.ZipFile(where["zip"]) as zf:
+                info = zf.getinfo(where["member"])
+                if info.file_size > limit:
+                    raise Unservable("the photo is too large to serve")
+                with zf.open(info) as member:
+                    data = read_at_most(member, limit)
+        elif "tar" in where:
+            with tarfile.open(where["tar"], "r:*") as tf:
+                info = tf.getmember(where["member"])
+                member = tf.extractfile(info) if info.isfile() else None
+                if member is None:
+                    raise Unservable("the photo is no longer a file in its archive")
+                if info.size > limit:
+                    raise Unservable("the photo is too large to serve")
+                data = read_at_most(member, limit)
+        else:
+            raise Unservable("the photo's container is unknown")
+    except Unservable:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+            tarfile.TarError) as err:
+        raise Unservable("the photo can no longer be read from its container") from err
+    if len(data) > limit:
+        raise Unservable("the photo is too large to serve")
+    return data
 
 
 def cached_file(request: Request, path: Path, media_type: str, cache_control: str) -> Response:
@@ -339,49 +534,8 @@ def cached_file(request: Request, path: Path, media_type: str, cache_control: st
     return not_modified(request, response.headers.get("etag"), cache_control) or response
 
 
-def contained_image(request: Request, path: str, source: str) -> Response:
-    """The bytes of an image stored inside a TSV row or an archive member (read only from the
-    container the catalog records), typed by sniffing them, with the image caching headers."""
-    try:
-        data = read_source(path, source)
-    except (OSError, ValueError) as err:
-        raise HTTPException(404, "the photo can no longer be read from its container") from err
-    etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
-    cached = not_modified(request, etag, CACHE_IMAGE)
-    if cached is not None:
-        return cached
-    try:
-        media = Image.MIME.get(image_format(data), "application/octet-stream")
-    except (Image.DecompressionBombError, UnidentifiedImageError, OSError, ValueError):
-        media = "application/octet-stream"
-    headers = {"Cache-Control": CACHE_IMAGE, "ETag": etag}
-    return Response(data, media_type=media, headers=headers)
-
-
 def not_modified(request: Request, etag: str | None, cache_control: str) -> Response | None:
     """A 304 answer when the client already holds the version tagged ``etag``, else None."""
     if etag and etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
     return None
-
-
-def person_faces(
-    catalog: Catalog, person_ids: list[int], per_person: int | None
-) -> dict[int, list[int]]:
-    """Face ids of each person (the first ``per_person`` by face id, or all)."""
-    if not person_ids:
-        return {}
-    marks = ",".join("?" * len(person_ids))
-    sql = (
-        "SELECT person_id, face_id FROM (SELECT person_id, face_id, ROW_NUMBER() OVER"
-        " (PARTITION BY person_id ORDER BY face_id) AS n FROM assignments"
-        f" WHERE person_id IN ({marks}))"
-    )
-    args: list[int] = list(person_ids)
-    if per_person is not None:
-        sql += " WHERE n <= ?"
-        args.append(per_person)
-    found: dict[int, list[int]] = {}
-    for pid, fid in catalog.conn.execute(sql + " ORDER BY person_id, face_id", args):
-        found.setdefault(pid, []).append(fid)
-    return found
