@@ -3,6 +3,7 @@ face sets kept apart, catalogs from before face sets carried over, read-only cat
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import numpy as np
@@ -192,3 +193,16 @@ def test_batches_follow_sqlite_variable_limit(tmp_path):
         ids = catalog.face_matrix().face_ids
         assert [r.face_id for r in catalog.faces(ids)] == ids.tolist()
         assert len(catalog.known_among([f"/{i}.jpg" for i in range(40)])) == 30
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_losslessly(tmp_path):
+    name = b"/photos/caf\xe9.jpg".decode("utf-8", "surrogateescape")  # as os.listdir gives it
+    with open_catalog(tmp_path / "c.db") as catalog:
+        catalog.add_results([_result(name, 1), _result("/photos/ok.jpg", 1)])
+        catalog.annotate_images([(name, "seg", None, 3)])
+        assert set(catalog.known_images()) == {name, "/photos/ok.jpg"}
+        assert catalog.known_among([name]) == {name: (1, 7)}
+        assert {row.image_path for row in catalog.faces()} == {name, "/photos/ok.jpg"}
+        assert catalog.image_sources([name]) == {name: ("seg", None)}
+        assert os.fsencode(catalog.images()[0].path) == b"/photos/caf\xe9.jpg"
+        assert catalog.remove_images([name]) == 1

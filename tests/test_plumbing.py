@@ -79,3 +79,25 @@ def test_fake_embeddings_separate_people():
     rgb[80:120, 60:100] = PALETTE[1]
     a, b = pipeline.analyze(rgb)
     assert np.linalg.norm(a.embedding - b.embedding) > 0.5
+
+
+def test_odd_names_and_folders_too_deep_to_read_are_recorded(tmp_path):
+    photos = _photos(tmp_path / "photos")
+    odd = os.fsdecode(os.fsencode(photos) + b"/caf\xe9.png")  # not UTF-8
+    os.rename(photos / "a.png", odd)
+    deep = os.open(photos, os.O_RDONLY)
+    try:  # a folder whose path is longer than PATH_MAX, made step by step
+        for _ in range(25):
+            os.mkdir("d" * 200, dir_fd=deep)
+            inner = os.open("d" * 200, os.O_RDONLY, dir_fd=deep)
+            os.close(deep)
+            deep = inner
+    finally:
+        os.close(deep)
+    with Catalog(tmp_path / "c.db") as catalog:
+        summary = index_paths(catalog, [photos], IndexConfig(model=FakeModel(), workers=1))
+        assert (summary.processed, summary.errors) == (6, 1)
+        (error,) = catalog.errors()
+        assert "cannot read folder" in error[1] and len(error[0]) > 4096
+        assert os.path.realpath(odd) in catalog.known_images()
+        assert len([r for r in catalog.faces() if r.image_path == os.path.realpath(odd)]) == 1

@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from faceatlas import decode
 from faceatlas.decode import ImageTooLarge
+from faceatlas.paths import canonical_path
 
 try:  # SIMD base64, ~40x faster than the standard library; needed for a fast --dry-run
     import pybase64 as _b64
@@ -90,11 +91,6 @@ class ImageFile:
         return self.found or self.path
 
 
-def canonical_path(path: str | Path) -> str:
-    """The one form an image path is stored and compared in: absolute, links resolved."""
-    return os.path.realpath(path)
-
-
 def iter_image_files(
     paths: Iterable[str | Path],
     exclude: Iterable[str | Path] = (),
@@ -120,7 +116,9 @@ def iter_image_files(
             continue
         if not os.path.isdir(root):
             raise FileNotFoundError(f"no such file or folder: {root}")
-        for folder, dirs, files in os.walk(root, followlinks=True):
+        unreadable: list[OSError] = []
+        for folder, dirs, files in os.walk(root, onerror=unreadable.append, followlinks=True):
+            yield from _unreadable_folders(unreadable)
             real = canonical_path(folder)
             if real in seen_dirs or real in excluded:
                 dirs[:] = []
@@ -136,6 +134,15 @@ def iter_image_files(
             for name in sorted(files):
                 if Path(name).suffix.lower() in IMAGE_SUFFIXES:
                     yield from _once(_stat(os.path.join(folder, name), segment), seen_files)
+        yield from _unreadable_folders(unreadable)
+
+
+def _unreadable_folders(errors: list[OSError]) -> Iterator[ImageFile]:
+    """Folders the walk could not list (no permission, path too long), as failed items."""
+    while errors:
+        err = errors.pop(0)
+        path = os.path.abspath(err.filename or "?")
+        yield ImageFile(path, -1, -1, error=f"cannot read folder: {err.strerror or err}")
 
 
 def _once(item: ImageFile, seen: set[str] | None) -> Iterator[ImageFile]:

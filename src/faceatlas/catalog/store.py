@@ -166,12 +166,16 @@ class Catalog:
         finally:
             self._savepoints -= 1
 
-    def _chunks(self, values: Sequence) -> Iterator[tuple[list, str]]:
-        """``values`` in lists that fit one query's host parameters, with their ``?`` marks."""
-        values = list(values)
+    def _chunks(self, values: Sequence, paths: bool = False) -> Iterator[tuple[list, str]]:
+        """``values`` in lists that fit one query's host parameters, with their ``?`` marks.
+
+        ``paths``: the values are image paths, bound as ``_bind_path`` says and cast to TEXT.
+        """
+        values = [_bind_path(v) for v in values] if paths else list(values)
+        mark = "CAST(? AS TEXT)" if paths else "?"
         for start in range(0, len(values), self.batch):
             chunk = values[start : start + self.batch]
-            yield chunk, ",".join("?" * len(chunk))
+            yield chunk, ",".join([mark] * len(chunk))
 
     # -- face sets ----------------------------------------------------------------------------
 
@@ -272,7 +276,7 @@ class Catalog:
         For streams too large to load every known key at once (millions of TSV rows).
         """
         found: dict[str, tuple[int, int]] = {}
-        for chunk, marks in self._chunks(paths):
+        for chunk, marks in self._chunks(paths, paths=True):
             for path, size, mtime in self._conn.execute(
                 "SELECT i.path, i.size, i.mtime_ns FROM images i JOIN scans s"
                 f" ON s.image_id = i.id AND s.face_set_id = ? WHERE i.path IN ({marks})",
@@ -299,8 +303,9 @@ class Catalog:
         with self.atomic():
             conn = self._conn
             for result in results:
+                path = _bind_path(result.path)
                 row = conn.execute(
-                    "SELECT id, size, mtime_ns FROM images WHERE path = ?", (result.path,)
+                    "SELECT id, size, mtime_ns FROM images WHERE path = CAST(? AS TEXT)", (path,)
                 ).fetchone()
                 if row is not None and (row[1], row[2]) != (result.size, result.mtime_ns):
                     conn.execute("DELETE FROM images WHERE id = ?", (row[0],))
@@ -308,8 +313,8 @@ class Catalog:
                 if row is None:
                     image_id = conn.execute(
                         "INSERT INTO images(path, size, mtime_ns, width, height)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (result.path, result.size, result.mtime_ns, result.width, result.height),
+                        " VALUES (CAST(? AS TEXT), ?, ?, ?, ?)",
+                        (path, result.size, result.mtime_ns, result.width, result.height),
                     ).lastrowid
                 else:
                     image_id = row[0]
@@ -355,19 +360,19 @@ class Catalog:
         notes = list(notes)
         with self.atomic():
             self._conn.executemany(
-                "UPDATE images SET segment = ?, source = ? WHERE path = ?",
-                [(segment, source, path) for path, segment, source, _ in notes],
+                "UPDATE images SET segment = ?, source = ? WHERE path = CAST(? AS TEXT)",
+                [(segment, source, _bind_path(path)) for path, segment, source, _ in notes],
             )
             self._conn.executemany(
                 "UPDATE scans SET face_count = ? WHERE face_set_id = ?"
-                " AND image_id = (SELECT id FROM images WHERE path = ?)",
-                [(count, self._writing_set(), path) for path, _, _, count in notes],
+                " AND image_id = (SELECT id FROM images WHERE path = CAST(? AS TEXT))",
+                [(count, self._writing_set(), _bind_path(path)) for path, _, _, count in notes],
             )
 
     def image_sources(self, paths: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
         """path -> (segment, source locator) for the given image paths."""
         found: dict[str, tuple[str | None, str | None]] = {}
-        for chunk, marks in self._chunks(dict.fromkeys(paths)):
+        for chunk, marks in self._chunks(dict.fromkeys(paths), paths=True):
             for path, segment, source in self._conn.execute(
                 f"SELECT path, segment, source FROM images WHERE path IN ({marks})", chunk
             ):
@@ -633,7 +638,7 @@ class Catalog:
         """Forget images (every face set's scans, faces and their places in people)."""
         removed = 0
         with self.atomic():
-            for chunk, marks in self._chunks(list(paths)):
+            for chunk, marks in self._chunks(list(paths), paths=True):
                 removed += self._conn.execute(
                     f"DELETE FROM images WHERE path IN ({marks})", chunk
                 ).rowcount
@@ -701,6 +706,21 @@ _IMAGE_ROWS = (
 )
 
 
+def _bind_path(path: str) -> str | bytes:
+    """A path as SQLite takes it: itself, or for a name that is not UTF-8 (held by Python with
+    surrogate escapes) its raw bytes, stored verbatim as TEXT by ``CAST(? AS TEXT)``."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape")
+    return path
+
+
+def _text(data: bytes) -> str:
+    """Stored TEXT back to Python: non-UTF-8 bytes (such file names) as surrogate escapes."""
+    return data.decode("utf-8", "surrogateescape")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -719,6 +739,7 @@ def _connect(path: str, read_only: bool) -> sqlite3.Connection:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+        conn.text_factory = _text
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -729,6 +750,7 @@ def _connect(path: str, read_only: bool) -> sqlite3.Connection:
     uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
     for suffix in ("", "&immutable=1"):  # immutable: WAL files cannot be made on this medium
         conn = sqlite3.connect(uri + suffix, uri=True, isolation_level=None, timeout=60)
+        conn.text_factory = _text
         try:
             done = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
             break

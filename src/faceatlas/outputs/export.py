@@ -157,7 +157,7 @@ def _remove_previous_export(out: Path) -> None:
     manifest = out / MANIFEST
     if not manifest.is_file():
         return
-    with manifest.open(newline="", encoding="utf-8") as handle:
+    with manifest.open(newline="", encoding="utf-8", errors="surrogateescape") as handle:
         files = {row["file"] for row in csv.DictReader(handle) if row.get("file")}
     folders = set()
     root = os.path.normpath(out.absolute())
@@ -175,7 +175,8 @@ def _remove_previous_export(out: Path) -> None:
 
 
 def _write_manifest(path: Path, rows: list[list]) -> None:
-    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, "w", newline="", encoding="utf-8",
+                      errors="surrogateescape") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         writer.writerows(rows)
