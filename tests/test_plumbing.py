@@ -31,6 +31,7 @@ def test_index_loop_and_grouping_with_a_fake_model(tmp_path):
         summary = index_paths(catalog, [photos], config)
         assert (summary.processed, summary.faces) == (5, 6)
         assert catalog.face_set.spec == FakeModel(dim=24).spec()
+        assert summary.ignored == {}
         assert catalog.face_matrix().vectors.shape == (6, 24)  # any dimension
         again = index_paths(catalog, [photos], config)
         assert (again.processed, again.skipped) == (0, 5)
@@ -101,3 +102,13 @@ def test_odd_names_and_folders_too_deep_to_read_are_recorded(tmp_path):
         assert "cannot read folder" in error[1] and len(error[0]) > 4096
         assert os.path.realpath(odd) in catalog.known_images()
         assert len([r for r in catalog.faces() if r.image_path == os.path.realpath(odd)]) == 1
+
+
+def test_files_that_are_not_images_are_counted(tmp_path):
+    photos = _photos(tmp_path / "photos")
+    (photos / "clip.mp4").write_bytes(b"\0" * 10)
+    (photos / "notes.txt").write_text("hello")
+    (photos / "README").write_text("hello")
+    with Catalog(tmp_path / "c.db") as catalog:
+        summary = index_paths(catalog, [photos], IndexConfig(model=FakeModel(), workers=1))
+    assert summary.ignored == {".mp4": 1, ".txt": 1, "(no suffix)": 1}

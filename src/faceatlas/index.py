@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class IndexSummary:
 
     found: int = 0
     skipped: int = 0
+    ignored: Counter[str] = field(default_factory=Counter)  # files not images, by suffix
     processed: int = 0
     faces: int = 0
     no_face: int = 0
@@ -105,11 +107,12 @@ def pending_images(
     paths: Iterable[str | Path],
     exclude: Iterable[str | Path] = (),
     segment_from_folder: bool = False,
+    ignored: Counter[str] | None = None,
 ) -> tuple[list[ImageFile], int]:
     """(images not yet in the catalog or changed since, number already done)."""
     known = catalog.known_images()
     todo, skipped = [], 0
-    for item in iter_image_files(paths, exclude, segment_from_folder):
+    for item in iter_image_files(paths, exclude, segment_from_folder, ignored=ignored):
         if known.get(item.path) == (item.size, item.mtime_ns):
             skipped += 1
         else:
@@ -162,10 +165,12 @@ def index_inputs(
     files = [p for p in inputs.paths if not (os.path.isfile(p) and is_archive(p))]
     archives = [p for p in inputs.paths if os.path.isfile(p) and is_archive(p)]
     todo: list[ImageFile] = []
-    skipped = 0
+    skipped, ignored = 0, Counter()
     if files:  # folders: one listing, so the progress bar knows the total
-        todo, skipped = pending_images(catalog, files, inputs.exclude, inputs.segment_from_folder)
-    summary = IndexSummary(found=len(todo) + skipped, skipped=skipped)
+        todo, skipped = pending_images(
+            catalog, files, inputs.exclude, inputs.segment_from_folder, ignored
+        )
+    summary = IndexSummary(found=len(todo) + skipped, skipped=skipped, ignored=ignored)
     streamed = itertools.chain(
         (item for path in archives for item in iter_archive(path, inputs.segment_from_folder)),
         (item for path in inputs.lists for item in iter_listed_images(path)),

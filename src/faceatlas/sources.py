@@ -96,6 +96,7 @@ def iter_image_files(
     exclude: Iterable[str | Path] = (),
     segment_from_folder: bool = False,
     unique: bool = True,
+    ignored: Counter[str] | None = None,
 ) -> Iterator[ImageFile]:
     """Image files under ``paths`` (files or folders, recursive, sorted), skipping ``exclude``.
 
@@ -104,7 +105,8 @@ def iter_image_files(
     wrongly named file is recorded rather than silently ignored. With ``segment_from_folder``,
     an image's segment is its top folder below the given folder (images directly in it have
     none). Each image is yielded under its canonical path, once however many links reach it
-    (``unique=False``: once per link, e.g. to see one photo filed under two labels).
+    (``unique=False``: once per link, e.g. to see one photo filed under two labels). Files
+    left out for their suffix (videos, documents) are counted by suffix in ``ignored``.
     """
     excluded = {canonical_path(p) for p in exclude}
     seen_files: set[str] | None = set() if unique else None
@@ -132,8 +134,11 @@ def iter_image_files(
             if segment_from_folder and folder != root:
                 segment = os.path.relpath(folder, root).split(os.sep, 1)[0]
             for name in sorted(files):
-                if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                suffix = Path(name).suffix.lower()
+                if suffix in IMAGE_SUFFIXES:
                     yield from _once(_stat(os.path.join(folder, name), segment), seen_files)
+                elif ignored is not None:
+                    ignored[suffix or "(no suffix)"] += 1
         yield from _unreadable_folders(unreadable)
 
 
