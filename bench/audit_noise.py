@@ -32,8 +32,8 @@ from common import DEFAULT_LFW_CATALOG, LFW, REPO, require
 
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow
-from faceatlas.outputs.audit import Dataset, index_dataset, run_audit, scan_dataset, write_audit
-from faceatlas.outputs.audit.dataset import DatasetFaces, file_digests, load_faces
+from faceatlas.outputs.audit import Dataset, audit_dataset, run_audit, scan_dataset
+from faceatlas.outputs.audit.dataset import DatasetFaces
 
 
 def copy_catalog(source: Path, target: Path) -> Path:
@@ -60,26 +60,19 @@ def audit_folder(root: Path, catalog: Catalog, out: Path, only_indexed: bool) ->
             f"{len(missing)} of {len(dataset)} images are not in the catalog yet (e.g. "
             f"{missing[0]}); wait for the LFW catalog or pass --only-indexed"
         )
-    if not missing:
-        index_dataset(catalog, dataset)  # a no-op here: shows that the catalog is reused
-    scanned = time.perf_counter()
-    faces = load_faces(catalog, dataset)
-    loaded = time.perf_counter()
-    digests = file_digests(dataset.paths)
-    hashed = time.perf_counter()
-    result = run_audit(dataset, faces, digests)
-    analysed = time.perf_counter()
-    write_audit(result, out, top=40)
-    written = time.perf_counter()
+    scanned = time.perf_counter() - started
+    # with every image known, indexing is a no-op here: it shows that the catalog is reused
+    audit = audit_dataset(dataset, out, catalog, index=not missing, top=40)
+    seconds = audit.seconds
     return {
         "images": len(dataset),
-        "summary": result.summary(),
+        "summary": audit.summary(),
         "seconds": {
-            "scan": round(scanned - started, 2),
-            "load_faces": round(loaded - scanned, 2),
-            "hash_files": round(hashed - loaded, 2),
-            "analysis": round(analysed - hashed, 2),
-            "write_csv_and_report": round(written - analysed, 2),
+            "scan": round(scanned + seconds["index"], 2),
+            "load_faces": seconds["load_faces"],
+            "hash_files": seconds["hash_files"],
+            "analysis": seconds["analysis"],
+            "write_csv_and_report": seconds["write"],
         },
     }
 

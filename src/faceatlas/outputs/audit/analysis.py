@@ -22,6 +22,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from faceatlas.catalog.store import FaceRow
+from faceatlas.errors import UsageError
 from faceatlas.graph import knn_graph
 from faceatlas.outputs.audit.dataset import Dataset, DatasetFaces
 from faceatlas.people.methods import DEFAULT_THRESHOLD
@@ -62,11 +63,13 @@ class AuditConfig:
         for name in ("threshold", "cluster_threshold", "duplicate_distance"):
             value = getattr(self, name)
             if value is not None and not 0 < value <= 2:
-                raise ValueError(f"{name} must be a distance in (0, 2], got {value}")
+                raise UsageError(f"{name} must be a distance in (0, 2], got {value}")
         if self.margin is not None and not 0 <= self.margin < 2:
-            raise ValueError(f"margin must be a similarity difference in [0, 2), got {self.margin}")
+            raise UsageError(
+                f"margin must be a similarity difference in [0, 2), got {self.margin}"
+            )
         if self.neighbours < 1:
-            raise ValueError(f"neighbours must be >= 1, got {self.neighbours}")
+            raise UsageError(f"neighbours must be >= 1, got {self.neighbours}")
 
 
 @dataclass(slots=True)
@@ -466,7 +469,7 @@ def _calibrate(
         if value is None
     ]
     if needs and (math.isnan(same) or math.isnan(different)):
-        raise ValueError(
+        raise UsageError(
             f"cannot calibrate {' and '.join(needs)} automatically: the dataset needs folders "
             "with 2+ faces and at least two folders; give explicit values instead"
         )

@@ -19,6 +19,7 @@ import numpy as np
 
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow
+from faceatlas.errors import FaceatlasError, UsageError
 from faceatlas.index import IndexConfig, IndexSummary, index_paths
 from faceatlas.sources import iter_image_files
 
@@ -43,11 +44,12 @@ class Dataset:
 def scan_dataset(root: str | Path, exclude: Iterable[str | Path] = ()) -> Dataset:
     """List the images under ``root``; images directly in ``root`` have no label and are skipped.
 
-    Raises ``ValueError`` when ``root`` is not a folder or holds no labeled image.
+    Raises ``UsageError`` (a ``ValueError``) when ``root`` is not a folder or holds no labeled
+    image.
     """
     root = Path(root).absolute()
     if not root.is_dir():
-        raise ValueError(f"dataset must be a folder of identity folders: {root}")
+        raise UsageError(f"dataset must be a folder of identity folders: {root}")
     dataset = Dataset(root=root, paths=[], real_paths=[], folders=[])
     for item in iter_image_files([root], exclude):
         folder = os.path.relpath(os.path.dirname(item.path), root)
@@ -58,7 +60,7 @@ def scan_dataset(root: str | Path, exclude: Iterable[str | Path] = ()) -> Datase
         dataset.real_paths.append(os.path.realpath(item.path))
         dataset.folders.append(folder.replace(os.sep, "/"))
     if not dataset.paths:
-        raise ValueError(f"no images in identity folders under {root} (expected ROOT/<name>/*.jpg)")
+        raise UsageError(f"no images in identity folders under {root} (expected ROOT/<name>/*.jpg)")
     return dataset
 
 
@@ -106,7 +108,7 @@ def load_faces(catalog: Catalog, dataset: Dataset) -> DatasetFaces:
     keep = [i for i, row in enumerate(all_rows) if row.image_path in wanted]
     rows = [all_rows[i] for i in keep]
     if keep and not np.array_equal(matrix.face_ids[keep], [r.face_id for r in rows]):
-        raise RuntimeError("catalog changed while reading faces; run the audit again")
+        raise FaceatlasError("catalog changed while reading faces; run the audit again")
     vectors = (
         np.ascontiguousarray(matrix.vectors[keep], dtype=np.float32)
         if keep

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from faceatlas.errors import UsageError
 from faceatlas.outputs.audit.analysis import AuditResult
 
 LOG = "quarantine_log.csv"
@@ -41,20 +42,20 @@ def flagged_for_quarantine(result: AuditResult) -> dict[int, str]:
 def quarantine(result: AuditResult, target: str | Path) -> QuarantineSummary:
     """Move every flagged image to ``target/<folder>/<name>`` and log each move.
 
-    Raises ``ValueError`` (before moving anything) when ``target`` is inside the dataset or a
-    destination file already exists.
+    Raises ``UsageError`` (a ``ValueError``), before moving anything, when ``target`` is inside
+    the dataset or a destination file already exists.
     """
     target = Path(target).absolute()
     root = result.dataset.root
     if target == root or root in target.parents:
-        raise ValueError(f"the quarantine folder must be outside the dataset: {target}")
+        raise UsageError(f"the quarantine folder must be outside the dataset: {target}")
     flagged = flagged_for_quarantine(result)
     plan = []
     for item, reason in sorted(flagged.items()):
         source = Path(result.dataset.paths[item])
         destination = target / source.relative_to(root)
         if destination.exists() or destination.is_symlink():
-            raise ValueError(f"quarantine destination already exists: {destination}")
+            raise UsageError(f"quarantine destination already exists: {destination}")
         plan.append((source, destination, result.dataset.folders[item], reason))
     target.mkdir(parents=True, exist_ok=True)
     log = target / LOG
@@ -82,20 +83,21 @@ def quarantine(result: AuditResult, target: str | Path) -> QuarantineSummary:
 def undo_quarantine(target: str | Path) -> int:
     """Move every image listed in ``target/quarantine_log.csv`` back, newest move first.
 
-    The log is then renamed ``quarantine_log.undone-<time>.csv``. Raises ``ValueError`` (before
-    moving anything) when there is no log or an original path is occupied again.
+    The log is then renamed ``quarantine_log.undone-<time>.csv``. Raises ``UsageError`` (a
+    ``ValueError``), before moving anything, when there is no log or an original path is
+    occupied again.
     """
     log = Path(target) / LOG
     if not log.is_file():
-        raise ValueError(f"no quarantine log at {log}")
+        raise UsageError(f"no quarantine log at {log}")
     with log.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
         original = Path(row["original"])
         if original.exists() or original.is_symlink():
-            raise ValueError(f"cannot restore, the original path is taken: {original}")
+            raise UsageError(f"cannot restore, the original path is taken: {original}")
         if not (Path(row["moved_to"]).exists() or Path(row["moved_to"]).is_symlink()):
-            raise ValueError(f"cannot restore, the quarantined file is gone: {row['moved_to']}")
+            raise UsageError(f"cannot restore, the quarantined file is gone: {row['moved_to']}")
     for row in reversed(rows):
         original = Path(row["original"])
         original.parent.mkdir(parents=True, exist_ok=True)

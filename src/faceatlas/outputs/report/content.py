@@ -9,9 +9,10 @@ import numpy as np
 
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow, PersonRow
+from faceatlas.errors import FaceatlasError
 
 
-class ReportError(Exception):
+class ReportError(FaceatlasError):
     """The report cannot be written as asked; ``str(err)`` says why and what to do."""
 
 

@@ -1,0 +1,84 @@
+"""Photos to people folders in one call: what ``faceatlas run`` does.
+
+    from faceatlas.workflow import run_photos
+
+    summary = run_photos(["~/Pictures"], "people/")
+    print(summary.exported.people, "people in", summary.out)
+
+The catalog is kept in ``OUT/faceatlas.db``, so calling it again only indexes new or changed
+photos, groups all faces again and re-exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceatlas.catalog import Catalog
+from faceatlas.index import IndexConfig, IndexSummary, index_paths
+from faceatlas.outputs.export import ExportSummary, export_people
+from faceatlas.outputs.search import IndexUpdate, SearchError, update_index
+from faceatlas.people.cluster import AUTO, ClusterSummary, cluster_catalog
+
+RUN_CATALOG = "faceatlas.db"
+
+
+@dataclass(slots=True)
+class SearchRefresh:
+    """What bringing the look-alike search index up to date did, or why it could not."""
+
+    update: IndexUpdate | None = None
+    error: str | None = None  # the index is a cache: a failure is reported, never raised
+
+    def describe(self) -> str:
+        return f"not updated: {self.error}" if self.update is None else self.update.describe()
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """What ``run_photos`` did, step by step."""
+
+    out: Path
+    catalog: Path  # OUT/faceatlas.db
+    indexed: IndexSummary
+    search: SearchRefresh | None  # None: not asked for
+    clustered: ClusterSummary
+    exported: ExportSummary
+
+
+def refresh_search_index(catalog: Catalog) -> SearchRefresh:
+    """Bring the search index beside ``catalog`` up to date (``update_index``); a
+    ``SearchError`` is returned in the result, as the index is rebuilt on first search anyway."""
+    try:
+        return SearchRefresh(update=update_index(catalog))
+    except SearchError as err:
+        return SearchRefresh(error=str(err))
+
+
+def run_photos(
+    photos: Iterable[str | Path],
+    out: str | Path,
+    config: IndexConfig | None = None,
+    *,
+    threshold: float | str = AUTO,
+    mode: str = "symlink",
+    min_faces: int = 2,
+    search_index: bool = True,
+    show_progress: bool = False,
+) -> RunSummary:
+    """Index ``photos`` into ``out/faceatlas.db``, group the faces into people and export them
+    to ``out`` (``index_paths``, ``cluster_catalog``, ``export_people``).
+
+    ``out`` itself is never indexed. ``threshold``, ``mode`` and ``min_faces`` are those of
+    ``cluster_catalog`` and ``export_people``. Failed photos are recorded, not raised (see
+    ``RunSummary.indexed``); a failed search index update is reported in ``search``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with Catalog(out / RUN_CATALOG) as catalog:
+        indexed = index_paths(catalog, photos, config, exclude=[out], show_progress=show_progress)
+        search = refresh_search_index(catalog) if search_index else None
+        clustered = cluster_catalog(catalog, threshold=threshold)
+        exported = export_people(catalog, out, mode=mode, min_faces=min_faces)
+    return RunSummary(out, out / RUN_CATALOG, indexed, search, clustered, exported)
