@@ -74,12 +74,26 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
         "page.</p>",
     ]
 
-    parts.append(f"<h2>Possibly mislabeled (top {min(top, len(result.mislabeled))})</h2>")
-    parts.append(
-        "<table><tr><th>image</th><th>faces: this, best other folder, best own folder</th>"
-        "<th>score</th><th>suggested action</th></tr>"
+    def table(title: str, findings: list, *columns: str) -> list:
+        """Open a section: its title, the table head; returns the findings to show."""
+        parts.append(f"<h2>{title} (top {min(top, len(findings))})</h2>")
+        parts.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>")
+        return findings[:top]
+
+    def pair(a: int, b: int) -> str:
+        """The first two cells of a pair's row: both names, both faces."""
+        faces = crop(a, ds.folders[a]) + crop(b, ds.folders[b])
+        return f"<tr><td>{name(a)}<br>{name(b)}</td><td class='faces'>{faces}</td>"
+
+    mislabeled = table(
+        "Possibly mislabeled",
+        result.mislabeled,
+        "image",
+        "faces: this, best other folder, best own folder",
+        "score",
+        "suggested action",
     )
-    for m in result.mislabeled[:top]:
+    for m in mislabeled:
         parts.append(
             f"<tr><td>{name(m.item)}<br><span class='meta'>folder "
             f"{html.escape(ds.folders[m.item])}</span></td><td class='faces'>"
@@ -92,12 +106,15 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
         )
     parts.append("</table>")
 
-    parts.append(f"<h2>Outliers in their own folder (top {min(top, len(result.outliers))})</h2>")
-    parts.append(
-        "<table><tr><th>image</th><th>faces: this, nearest in its folder</th><th>distance to "
-        "folder centre</th><th>suggested action</th></tr>"
+    outliers = table(
+        "Outliers in their own folder",
+        result.outliers,
+        "image",
+        "faces: this, nearest in its folder",
+        "distance to folder centre",
+        "suggested action",
     )
-    for o in result.outliers[:top]:
+    for o in outliers:
         nearest = crop(o.nearest, f"nearest {o.nearest_similarity:.3f}") if o.nearest >= 0 else ""
         parts.append(
             f"<tr><td>{name(o.item)}<br><span class='meta'>cluster {o.cluster_size} of "
@@ -110,41 +127,33 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
         )
     parts.append("</table>")
 
-    parts.append(f"<h2>Duplicates (top {min(top, len(result.duplicates))})</h2>")
-    parts.append(
-        "<table><tr><th>images</th><th>faces</th><th>kind</th><th>suggested action</th></tr>"
-    )
-    for d in result.duplicates[:top]:
+    for d in table("Duplicates", result.duplicates, "images", "faces", "kind", "suggested action"):
         action = duplicate_action(d.kind, ds.folders[d.a] == ds.folders[d.b])
         parts.append(
-            f"<tr><td>{name(d.a)}<br>{name(d.b)}</td><td class='faces'>"
-            + crop(d.a, ds.folders[d.a])
-            + crop(d.b, ds.folders[d.b])
-            + f"</td><td>{d.kind.replace('_', ' ')} {d.similarity:.3f}</td>"
+            pair(d.a, d.b) + f"<td>{d.kind.replace('_', ' ')} {d.similarity:.3f}</td>"
             f"<td class='action'>{html.escape(action)}</td></tr>"
         )
     parts.append("</table>")
 
-    parts.append(
-        f"<h2>Most similar pairs across folders (top {min(top, len(result.suspect_pairs))})</h2>"
+    suspects = table(
+        "Most similar pairs across folders",
+        result.suspect_pairs,
+        "images",
+        "faces",
+        "similarity",
+        "suggested action",
     )
-    parts.append(
-        "<table><tr><th>images</th><th>faces</th><th>similarity</th><th>suggested action</th></tr>"
-    )
-    for p in result.suspect_pairs[:top]:
+    for p in suspects:
         parts.append(
-            f"<tr><td>{name(p.a)}<br>{name(p.b)}</td><td class='faces'>"
-            + crop(p.a, ds.folders[p.a])
-            + crop(p.b, ds.folders[p.b])
-            + f"</td><td class='score'>{p.similarity:.3f}<br><span class='meta'>distance "
-            f"{distance_of(p.similarity):.3f}</span></td>"
+            pair(p.a, p.b) + f"<td class='score'>{p.similarity:.3f}<br><span class='meta'>"
+            f"distance {distance_of(p.similarity):.3f}</span></td>"
             "<td class='action'>check: same person in two folders?</td></tr>"
         )
     parts.append("</table>")
 
-    parts.append(f"<h2>Images with several faces (top {min(top, len(result.many_faces))})</h2>")
-    parts.append("<table><tr><th>image</th><th>labeled face chosen</th><th>why</th></tr>")
-    for mf in result.many_faces[:top]:
+    for mf in table(
+        "Images with several faces", result.many_faces, "image", "labeled face chosen", "why"
+    ):
         parts.append(
             f"<tr><td>{name(mf.item)}<br><span class='meta'>{mf.faces} faces</span></td>"
             "<td class='faces'>"
