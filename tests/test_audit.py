@@ -4,6 +4,7 @@ two-face image; quarantine and its undo; the blocked pair search against brute f
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow
 from faceatlas.cli import main
-from faceatlas.outputs.audit import Dataset, analysis, run_audit
+from faceatlas.outputs.audit import Dataset, analysis, audit_dataset, run_audit
 from faceatlas.outputs.audit.dataset import DatasetFaces
 from faceatlas.outputs.audit.write import COLUMNS
 from tests.conftest import data, faceatlas, lfw_people, link_tree
@@ -161,7 +162,7 @@ def test_quarantine_moves_flagged_images_and_undo_restores_them(audited, tmp_pat
     assert not list(quarantine.rglob("*.jpg"))
     assert not (quarantine / "quarantine_log.csv").exists()
     second = runner.invoke(main, ["unquarantine", str(quarantine)])
-    assert second.exit_code == 1 and "no quarantine log" in second.output
+    assert second.exit_code == 2 and "no quarantine log" in second.output  # a UsageError
 
 
 def test_quarantine_inside_the_dataset_is_refused(audited, tmp_path):
@@ -171,9 +172,24 @@ def test_quarantine_inside_the_dataset_is_refused(audited, tmp_path):
         ["audit", str(dataset), "--out", str(tmp_path / "out"), "--db", str(db), "-q",
          "--apply", "quarantine", str(dataset / "quarantine")],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "outside the dataset" in result.output
     assert not (dataset / "quarantine").exists()
+
+
+def test_the_library_call_is_what_the_command_ran(audited, tmp_path):
+    """``audit_dataset`` (what `faceatlas audit` runs) on the same catalog, without indexing:
+    the same findings, every step timed, nothing moved."""
+    dataset, out, db = audited
+    audit = audit_dataset(dataset, tmp_path / "again", db, index=False, top=5)
+    summary = json.loads((out / "summary.json").read_text())
+    numbers = audit.summary()
+    for key in ("images", "folders", "mislabeled", "outliers", "duplicates", "no_face"):
+        assert numbers[key] == summary[key], key
+    assert audit.indexed is None and audit.quarantined is None
+    assert set(audit.written) == {*COLUMNS, "summary.json", "report.html"}
+    assert {"scan", "index", "load_faces", "hash_files", "analysis", "write"} <= set(audit.seconds)
+    assert not (tmp_path / "again" / "faceatlas.db").exists()  # the given catalog was used
 
 
 def test_bad_inputs_fail_clearly(tmp_path):
@@ -182,11 +198,11 @@ def test_bad_inputs_fail_clearly(tmp_path):
     shutil.copyfile(data("lfw", "Al_Gore", "Al_Gore_0001.jpg"), flat / "a.jpg")
     runner = CliRunner()
     result = runner.invoke(main, ["audit", str(flat), "--out", str(tmp_path / "out")])
-    assert result.exit_code == 1 and "no images in identity folders" in result.output
+    assert result.exit_code == 2 and "no images in identity folders" in result.output
     result = runner.invoke(main, ["audit", str(flat), "--threshold", "high"])
     assert result.exit_code == 2 and "expected 'auto' or a number" in result.output
     result = runner.invoke(main, ["audit", str(flat), "--threshold", "3"])
-    assert result.exit_code == 1 and "threshold must be a distance" in result.output
+    assert result.exit_code == 2 and "threshold must be a distance" in result.output
     assert not (tmp_path / "out").exists()
 
 

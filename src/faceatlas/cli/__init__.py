@@ -1,20 +1,44 @@
 """The ``faceatlas`` command: a thin click layer over the library.
 
-Each command group lives in its own module and registers itself on ``main``.
+Each command group lives in its own module and registers itself on ``main``. Errors take one
+path, ``FaceatlasGroup.invoke`` (see ``faceatlas.cli.failures``): no command catches its own.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import click
 
 from faceatlas import __version__
+from faceatlas.cli.failures import as_click_error, expected
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class FaceatlasGroup(click.Group):
+    """The command group whose ``invoke`` turns every expected failure of any command into one
+    ``Error: ...`` line and its exit code (click's own usage errors keep click's handling)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            if not expected(err):
+                raise
+            raise as_click_error(err, verbose=ctx.params.get("verbose", 0) > 0) from err
+
+
+@click.group(
+    cls=FaceatlasGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="faceatlas")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More log output, and the traceback of an error (-vv for debug).",
+)
 def main(verbose: int) -> None:
     """Who is in these pictures? Find every face, group faces into people, export folders.
 

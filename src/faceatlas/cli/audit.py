@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.index import detector_option, min_face_option, quiet_option, workers_option
-from faceatlas.cli.options import echo_json, fail_on, open_catalog, stderr_is_terminal
-from faceatlas.faces.pipeline import ModelConfig
-from faceatlas.faces.weights import ModelFilesMissing
-from faceatlas.index import IndexConfig
-from faceatlas.outputs.audit import (
-    AuditConfig,
-    index_dataset,
-    quarantine,
-    run_audit,
-    scan_dataset,
-    undo_quarantine,
-    write_audit,
+from faceatlas.cli.options import (
+    count_option,
+    detector_option,
+    echo_json,
+    json_option,
+    min_face_option,
+    quiet_option,
+    show_progress,
+    workers_option,
 )
-from faceatlas.outputs.audit.dataset import file_digests, load_faces
+from faceatlas.faces.pipeline import ModelConfig
+from faceatlas.index import IndexConfig
+from faceatlas.outputs.audit import AuditConfig, audit_dataset, undo_quarantine
+from faceatlas.outputs.audit.run import AUDIT_CATALOG
 
 DEFAULT_OUT = "faceatlas-audit"
 
@@ -38,6 +38,11 @@ class AutoOrFloat(click.ParamType):
             return float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             self.fail(f"expected 'auto' or a number, got {value!r}", param, ctx)
+
+
+def auto_option(name: str, help: str) -> Callable[[Callable], Callable]:
+    """A number option whose default, ``auto`` (None), is calibrated on the dataset."""
+    return click.option(name, type=AutoOrFloat(), default="auto", show_default=True, help=help)
 
 
 @main.command()
@@ -57,30 +62,18 @@ class AutoOrFloat(click.ParamType):
     show_default=True,
     help="Folder for the CSV files, summary.json and report.html.",
 )
-@click.option(
+@auto_option(
     "--threshold",
-    type=AutoOrFloat(),
-    default="auto",
-    show_default=True,
-    help="Suspect pairs: faces in different folders closer than this distance (unit-vector "
+    "Suspect pairs: faces in different folders closer than this distance (unit-vector "
     "Euclidean, like every faceatlas threshold). auto: the dataset's median within-folder "
     "distance.",
 )
-@click.option(
+@auto_option(
     "--margin",
-    type=AutoOrFloat(),
-    default="auto",
-    show_default=True,
-    help="Mislabeled: the best other folder must beat the own folder by this cosine "
-    "similarity. auto: 0.4 x (same-person level - different-people level) of this dataset.",
+    "Mislabeled: the best other folder must beat the own folder by this cosine similarity. "
+    "auto: 0.4 x (same-person level - different-people level) of this dataset.",
 )
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Findings of each kind shown in report.html (the CSV files list all).",
-)
+@count_option("--top", 50, "Findings of each kind shown in report.html (the CSV files list all).")
 @click.option(
     "--apply",
     type=(click.Choice(["quarantine"]), click.Path(file_okay=False, path_type=Path)),
@@ -93,9 +86,8 @@ class AutoOrFloat(click.ParamType):
 @workers_option
 @detector_option
 @min_face_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@json_option("Print the summary as one JSON object.")
 @quiet_option
-@fail_on(ModelFilesMissing, ValueError, OSError)
 def audit(
     dataset_dir: Path,
     db_path: Path | None,
@@ -123,29 +115,24 @@ def audit(
       faceatlas audit lfw/ --out lfw-audit/ --db lfw.db
       faceatlas audit lfw/ --out lfw-audit/ --apply quarantine lfw-quarantine/
     """
-    AuditConfig(threshold=threshold, margin=margin)  # validate before any long work
-    db_path = db_path or out / "faceatlas.db"
-    dataset = scan_dataset(dataset_dir, exclude=[out])
-    config = IndexConfig(model=ModelConfig(detector=detector, min_face=min_face), workers=workers)
-    with open_catalog(db_path) as catalog:
-        summary = index_dataset(
-            catalog, dataset, config, show_progress=not quiet and stderr_is_terminal()
+    audit = audit_dataset(
+        dataset_dir,
+        out,
+        db_path,
+        AuditConfig(threshold=threshold, margin=margin),  # checked before any long work
+        IndexConfig(model=ModelConfig(detector=detector, min_face=min_face), workers=workers),
+        top=top,
+        quarantine_to=None if apply is None else apply[1],
+        show_progress=show_progress(quiet),
+    )
+    indexed = audit.indexed
+    if indexed is not None and indexed.processed and not quiet:
+        click.echo(
+            f"indexed {indexed.processed} new images in {indexed.seconds:.1f} s "
+            f"({indexed.skipped} already in {db_path or out / AUDIT_CATALOG})",
+            err=True,
         )
-        if summary.processed and not quiet:
-            click.echo(
-                f"indexed {summary.processed} new images in {summary.seconds:.1f} s "
-                f"({summary.skipped} already in {db_path})",
-                err=True,
-            )
-        faces = load_faces(catalog, dataset)
-    digests = file_digests(dataset.paths)
-    result = run_audit(dataset, faces, digests, AuditConfig(threshold=threshold, margin=margin))
-    written = write_audit(result, out, top=top)
-    numbers = result.summary()
-    if apply is not None:
-        moved = quarantine(result, apply[1])
-        numbers["quarantined"] = moved.moved
-        numbers["quarantine_log"] = str(moved.log)
+    numbers = audit.summary()
     if as_json:
         echo_json(numbers)
         return
@@ -155,18 +142,18 @@ def audit(
         f"{numbers['duplicates']} duplicates, {numbers['suspect_pairs']} suspect pairs, "
         f"{numbers['no_face']} without a face, {numbers['many_faces']} with several faces"
     )
-    if dataset.unlabeled:
-        click.echo(f"skipped {len(dataset.unlabeled)} images directly in {dataset_dir} (no folder)")
+    if audit.dataset.unlabeled:
+        skipped = len(audit.dataset.unlabeled)
+        click.echo(f"skipped {skipped} images directly in {dataset_dir} (no folder)")
     if apply is not None:
         click.echo(
             f"moved {numbers['quarantined']} images; undo: faceatlas unquarantine {apply[1]}"
         )
-    click.echo(f"report: {written['report.html']}")
+    click.echo(f"report: {audit.written['report.html']}")
 
 
 @main.command()
 @click.argument("quarantine_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@fail_on(ValueError, OSError)
 def unquarantine(quarantine_dir: Path) -> None:
     """Put back every image `faceatlas audit --apply quarantine DIR` moved into DIR.
 

@@ -8,28 +8,18 @@ from typing import Any
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog
+from faceatlas.cli.options import (
+    choice_option,
+    db_option,
+    echo_json,
+    json_option,
+    open_catalog,
+    threshold_option,
+)
 from faceatlas.graph import METHODS as KNN_METHODS
-from faceatlas.people.cluster import AUTO, cluster_catalog
+from faceatlas.people.cluster import cluster_catalog
 from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, METHODS
 from faceatlas.people.segments import cluster_per_segment
-
-
-class Threshold(click.ParamType):
-    """``auto`` or a distance in (0, 2]."""
-
-    name = "auto|DISTANCE"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
-        if isinstance(value, float) or value == AUTO:
-            return value
-        try:
-            number = float(value)
-        except ValueError:
-            self.fail(f"{value!r} is neither 'auto' nor a number", param, ctx)
-        if not 0 < number <= 2:
-            self.fail(f"{number} is not in (0, 2]", param, ctx)
-        return number
 
 
 def _option_value(text: str) -> Any:
@@ -52,28 +42,14 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-method_option = click.option(
-    "--method",
-    type=click.Choice(list(METHODS)),
-    default=DEFAULT_METHOD,
-    show_default=True,
-    help="Clustering method (see docs/clustering.md for how they compare).",
-)
-threshold_option = click.option(
-    "--threshold",
-    type=Threshold(),
-    default=AUTO,
-    show_default=True,
-    help="Faces closer than this (Euclidean distance of unit embeddings, 0..2) may be one "
-    "person. Lower: fewer merges of different people; higher: fewer splits of one person. "
-    "'auto' chooses it from the faces themselves: their distances to strangers and the "
-    "faces that share a photo (never the same person).",
-)
-
-
 @main.command()
 @db_option
-@method_option
+@choice_option(
+    "--method",
+    METHODS,
+    DEFAULT_METHOD,
+    "Clustering method (see docs/clustering.md for how they compare).",
+)
 @threshold_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option(
@@ -83,19 +59,17 @@ threshold_option = click.option(
     show_default=True,
     help="Neighbours per face in the kNN graph (cached beside the catalog).",
 )
-@click.option(
+@choice_option(
     "--knn",
-    type=click.Choice(KNN_METHODS),
-    default="auto",
-    show_default=True,
-    help="kNN search: exact, ivf or hnsw (approximate, for very many faces); auto: exact "
-    "up to 50,000 faces, ivf above.",
+    KNN_METHODS,
+    "auto",
+    "kNN search: exact, ivf or hnsw (approximate, for very many faces); auto: exact up to "
+    "50,000 faces, ivf above.",
 )
 @click.option(
     "--k",
     "n_clusters",
     type=click.IntRange(min=1),
-    default=None,
     help="Number of people, for --method kmeans (required there, refused elsewhere).",
 )
 @click.option(
@@ -108,14 +82,13 @@ threshold_option = click.option(
     "representative=mean (leader), rank_threshold=1.6 (rank-order), trials=5 (infomap), "
     "rejoin=0 (infomap: keep the modules as Infomap cut them).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@json_option("Print the summary as one JSON object.")
 @click.option(
     "--per-segment",
     is_flag=True,
     help="Cluster inside each segment only (see `faceatlas index --segment-column`): people "
     "never cross segments, and export writes OUT/<segment>/<person>/.",
 )
-@fail_on(ValueError)
 def cluster(
     db_path: Path,
     method: str,

@@ -7,46 +7,34 @@ from pathlib import Path
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.cluster import threshold_option
-from faceatlas.cli.index import (
+from faceatlas.cli.index import report_index, report_search_index
+from faceatlas.cli.options import (
+    count_option,
+    db_option,
+    echo_json,
+    json_option,
+    min_faces_option,
+    mode_option,
     model_options,
+    open_catalog,
     quiet_option,
-    report_index,
-    report_search_index,
     search_index_option,
+    show_progress,
+    threshold_option,
     workers_option,
 )
-from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog, stderr_is_terminal
+from faceatlas.errors import NoPeopleYet
 from faceatlas.faces.pipeline import ModelConfig
-from faceatlas.faces.weights import ModelFilesMissing
-from faceatlas.index import IndexConfig, index_paths
-from faceatlas.outputs.export import MODES, export_people
-from faceatlas.people.cluster import cluster_catalog
-
-RUN_CATALOG = "faceatlas.db"
-
-mode_option = click.option(
-    "--mode",
-    type=click.Choice(MODES),
-    default="symlink",
-    show_default=True,
-    help="How person folders refer to the originals (originals are never moved).",
-)
-min_faces_option = click.option(
-    "--min-faces",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="People with fewer faces go to the unknown folder.",
-)
+from faceatlas.index import IndexConfig
+from faceatlas.outputs.export import export_people
+from faceatlas.workflow import run_photos
 
 
 @main.command()
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @db_option
 @mode_option
-@min_faces_option
-@fail_on(ValueError, OSError)
+@min_faces_option()
 def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
     """Write OUT/person_0001/ ... (largest first), OUT/unknown/ and OUT/manifest.csv.
 
@@ -59,7 +47,7 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
     """
     with open_catalog(db_path, must_exist=True) as catalog:
         if catalog.clustering() is None:
-            raise click.ClickException("no people yet; run `faceatlas cluster` first")
+            raise NoPeopleYet()
         summary = export_people(catalog, out, mode=mode, min_faces=min_faces)
     click.echo(
         f"exported {summary.people} people and {summary.unknown_faces} unknown faces "
@@ -74,10 +62,9 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
 @model_options
 @threshold_option
 @mode_option
-@min_faces_option
+@min_faces_option()
 @search_index_option
 @quiet_option
-@fail_on(ModelFilesMissing, ValueError, OSError)
 def run(
     photos: tuple[Path, ...],
     out: Path,
@@ -98,35 +85,31 @@ def run(
     Example:
       faceatlas run ~/Pictures people/
     """
-    out.mkdir(parents=True, exist_ok=True)
-    config = IndexConfig(model=model, workers=workers)
-    with open_catalog(out / RUN_CATALOG) as catalog:
-        summary = index_paths(
-            catalog, photos, config, exclude=[out], show_progress=not quiet and stderr_is_terminal()
-        )
-        report_index(summary, catalog)
-        if search_index:
-            report_search_index(catalog)
-        clustered = cluster_catalog(catalog, threshold=threshold)
-        exported = export_people(catalog, out, mode=mode, min_faces=min_faces)
+    summary = run_photos(
+        photos,
+        out,
+        IndexConfig(model=model, workers=workers),
+        threshold=threshold,
+        mode=mode,
+        min_faces=min_faces,
+        search_index=search_index,
+        show_progress=show_progress(quiet),
+    )
+    report_index(summary.indexed, summary.catalog)
+    if summary.search is not None:
+        report_search_index(summary.search)
+    exported = summary.exported
     click.echo(
-        f"{clustered.faces} faces -> {exported.people} people with {min_faces}+ faces, "
+        f"{summary.clustered.faces} faces -> {exported.people} people with {min_faces}+ faces, "
         f"{exported.unknown_faces} unknown faces; folders and manifest.csv in {out}"
     )
 
 
 @main.command()
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--errors",
-    "show_errors",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="How many failed images to list.",
-)
-def stats(db_path: Path, as_json: bool, show_errors: int) -> None:
+@json_option()
+@count_option("--errors", 10, "How many failed images to list.", least=0)
+def stats(db_path: Path, as_json: bool, errors: int) -> None:
     """Counts: images, faces, people, errors, images per status.
 
     \b
@@ -136,7 +119,7 @@ def stats(db_path: Path, as_json: bool, show_errors: int) -> None:
     with open_catalog(db_path, must_exist=True) as catalog:
         numbers = catalog.stats()
         numbers["clustering"] = catalog.clustering()
-        failures = catalog.errors(limit=show_errors)
+        failures = catalog.errors(limit=errors)
     if as_json:
         numbers["error_samples"] = [{"path": p, "reason": r} for p, r in failures]
         echo_json(numbers)

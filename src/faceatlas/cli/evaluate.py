@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog
+from faceatlas.cli.options import db_option, echo_json, json_option, open_catalog
 
 
 @main.command(name="eval")
@@ -20,8 +20,7 @@ from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog
     help="'folder': each photo's identity is its parent folder's name (LFW layout). "
     "FILE: a CSV 'path,identity' (paths absolute or relative to the file).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@fail_on(ValueError, OSError)
+@json_option()
 def evaluate(db_path: Path, spec: str, as_json: bool) -> None:
     """Score the current people against known identities.
 

@@ -9,101 +9,24 @@ from typing import Any
 
 import click
 
-from faceatlas.catalog import Catalog
 from faceatlas.cli import main
-from faceatlas.cli.options import db_option, fail_on, open_catalog, stderr_is_terminal
-from faceatlas.faces.dlib_detect import DETECTOR_WINDOW
-from faceatlas.faces.pipeline import EMBEDDERS, ModelConfig
-from faceatlas.faces.weights import ModelFilesMissing
+from faceatlas.cli.options import (
+    choice_option,
+    count_option,
+    db_option,
+    model_options,
+    open_catalog,
+    quiet_option,
+    search_index_option,
+    show_progress,
+    workers_option,
+)
 from faceatlas.index import ENGINES, IndexConfig, IndexSummary, Inputs, index_inputs
-from faceatlas.outputs.search import SearchError, update_index
 from faceatlas.sources import DryRun, TsvSpec, dry_run_tsv, parse_column, parse_range
-
-workers_option = click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Worker processes, each loading the model once (0: one per core).",
-)
-detector_option = click.option(
-    "--detector",
-    type=click.Choice(sorted(DETECTOR_WINDOW)),
-    default="hog",
-    show_default=True,
-    help="hog: fast, frontal faces. cnn: slower, finds turned and small faces better.",
-)
-min_face_option = click.option(
-    "--min-face",
-    type=click.IntRange(min=8),
-    default=40,
-    show_default=True,
-    help="Smallest face side in pixels worth finding. Photos are up- or down-scaled for "
-    "detection to match (very large photos are capped, so cost stays bounded).",
-)
-embedder_option = click.option(
-    "--embedder",
-    type=click.Choice(EMBEDDERS),
-    default="onnx",
-    show_default=True,
-    help="onnx: dlib's face ResNet converted to ONNX, batched (~20x faster). dlib: the same "
-    "network run by dlib itself (identical vectors), for comparison.",
-)
-jitter_option = click.option(
-    "--jitter",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Average each face's embedding over N randomly jittered copies of its chip (dlib's "
-    "num_jitters; slightly more accurate, about N times slower to embed). 0 or 1: off.",
-)
-flip_option = click.option(
-    "--flip/--no-flip",
-    default=True,
-    show_default=True,
-    help="Average each face's embedding with its mirror image's: fewer errors (LFW verification "
-    "98.8 -> 99.2 %) for twice the embedding time (~4 ms a face). --no-flip gives "
-    "face_recognition's vectors. Not combined with --jitter, which mirrors copies itself.",
-)
+from faceatlas.workflow import SearchRefresh, refresh_search_index
 
 
-def model_options(command: Callable) -> Callable:
-    """The face-model options (--detector, --min-face, --embedder, --jitter, --flip), handed to
-    ``command`` as one ``model: ModelConfig`` argument."""
-
-    @functools.wraps(command)
-    def with_model(
-        *args: Any,
-        detector: str,
-        min_face: int,
-        embedder: str,
-        jitter: int,
-        flip: bool,
-        **kwargs: Any,
-    ) -> Any:
-        model = ModelConfig(
-            detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
-        )
-        return command(*args, model=model, **kwargs)
-
-    options = (detector_option, min_face_option, embedder_option, jitter_option, flip_option)
-    for option in reversed(options):  # as if stacked in this order above the command
-        with_model = option(with_model)
-    return with_model
-
-
-quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-search_index_option = click.option(
-    "--search-index/--no-search-index",
-    default=True,
-    show_default=True,
-    help="At the end, bring the look-alike search index (DB.faiss) up to date: extended by "
-    "the new faces, or rebuilt if faces changed. Without it, `search`/`serve` do it when "
-    "they start.",
-)
-
-
-def report_index(summary: IndexSummary, catalog: Catalog) -> None:
+def report_index(summary: IndexSummary, db_path: Path) -> None:
     click.echo(
         f"indexed {summary.processed} new images ({summary.skipped} already done) in "
         f"{summary.seconds:.1f} s, {summary.images_per_second:.1f} img/s: "
@@ -112,15 +35,12 @@ def report_index(summary: IndexSummary, catalog: Catalog) -> None:
     for path, reason in summary.error_samples:
         click.echo(f"  skipped {path}: {reason}", err=True)
     if summary.errors > len(summary.error_samples):
-        click.echo(f"  ... see `faceatlas stats --db {catalog.path}` for all errors", err=True)
+        click.echo(f"  ... see `faceatlas stats --db {db_path}` for all errors", err=True)
 
 
-def report_search_index(catalog: Catalog) -> None:
-    """Bring the search index up to date and say what that did, in one line."""
-    try:
-        click.echo(f"search index: {update_index(catalog).describe()}")
-    except SearchError as err:
-        click.echo(f"search index: not updated: {err}", err=True)
+def report_search_index(refresh: SearchRefresh) -> None:
+    """What bringing the search index up to date did, in one line (on stderr if it failed)."""
+    click.echo(f"search index: {refresh.describe()}", err=refresh.update is None)
 
 
 def _column(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
@@ -137,6 +57,57 @@ def _range(ctx: click.Context, param: click.Parameter, value: str | None):
 
 
 existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+TSV_COLUMNS = ("image_column", "key_column", "segment_column", "header")  # TsvSpec's fields
+TSV_OPTIONS = (
+    click.option(
+        "--image-column",
+        default="-1",
+        show_default=True,
+        callback=_column,
+        metavar="N|NAME",
+        help="TSV column with the base64 image: 0-based number (negative from the end) or name.",
+    ),
+    click.option(
+        "--key-column",
+        callback=_column,
+        metavar="N|NAME",
+        help="TSV column with a stable unique id per row, used as the catalog key.",
+    ),
+    click.option(
+        "--segment-column",
+        callback=_column,
+        metavar="N|NAME",
+        help="TSV column with a coarse pre-class; see `faceatlas cluster --per-segment`.",
+    ),
+    click.option(
+        "--header/--no-header",
+        default=None,
+        help="Whether the TSV's first line names the columns [default: only if a column is "
+        "given by name].",
+    ),
+    click.option(
+        "--range",
+        "row_range",
+        callback=_range,
+        metavar="START:END",
+        help="Only TSV data rows START <= row < END (either side may be empty, e.g. 1000:).",
+    ),
+)
+
+
+def tsv_options(command: Callable) -> Callable:
+    """The TSV reading options (--image-column, --key-column, --segment-column, --header,
+    --range), handed to ``command`` as one ``tsv_spec: TsvSpec`` argument."""
+
+    @functools.wraps(command)
+    def with_spec(*args: Any, row_range: tuple[int, int | None] | None, **kwargs: Any) -> Any:
+        columns = {name: kwargs.pop(name) for name in TSV_COLUMNS}
+        start, end = row_range or (0, None)
+        return command(*args, tsv_spec=TsvSpec(**columns, start=start, end=end), **kwargs)
+
+    for option in reversed(TSV_OPTIONS):  # as if stacked in this order above the command
+        with_spec = option(with_spec)
+    return with_spec
 
 
 @main.command()
@@ -154,53 +125,19 @@ existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="A TSV file whose rows carry a base64-encoded image (repeatable). Streamed, never "
     "loaded whole; a row's key is FILE#ROW (row 0 = first data row) or its --key-column.",
 )
-@click.option(
-    "--image-column",
-    default="-1",
-    show_default=True,
-    callback=_column,
-    metavar="N|NAME",
-    help="TSV column with the base64 image: 0-based number (negative from the end) or name.",
-)
-@click.option(
-    "--key-column",
-    callback=_column,
-    metavar="N|NAME",
-    help="TSV column with a stable unique id per row, used as the catalog key.",
-)
-@click.option(
-    "--segment-column",
-    callback=_column,
-    metavar="N|NAME",
-    help="TSV column with a coarse pre-class; see `faceatlas cluster --per-segment`.",
-)
-@click.option(
-    "--header/--no-header",
-    default=None,
-    help="Whether the TSV's first line names the columns [default: only if a column is "
-    "given by name].",
-)
-@click.option(
-    "--range",
-    "row_range",
-    callback=_range,
-    metavar="START:END",
-    help="Only TSV data rows START <= row < END (either side may be empty, e.g. 1000:).",
-)
+@tsv_options
 @click.option(
     "--dry-run",
     is_flag=True,
     help="Count TSV rows, decodable images and bad rows (with reasons), without the face "
     "model and without writing the catalog. Fast: base64 and image header only.",
 )
-@click.option(
+@count_option(
     "--chunk-size",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Streamed rows checked against the catalog at once; memory stays bounded by it "
-    "(commits happen every 32 images or 2 s regardless). With --engine ray, one Ray Data wave "
-    "is this many rows, at least 20,000 (each wave starts the actor pool once).",
+    1000,
+    "Streamed rows checked against the catalog at once; memory stays bounded by it (commits "
+    "happen every 32 images or 2 s regardless). With --engine ray, one Ray Data wave is this "
+    "many rows, at least 20,000 (each wave starts the actor pool once).",
 )
 @click.option(
     "--list",
@@ -220,43 +157,32 @@ existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
     is_flag=True,
     help="Each image's segment is its top folder below the given folder (or archive).",
 )
-@click.option(
+@choice_option(
     "--engine",
-    type=click.Choice(ENGINES),
-    default="local",
-    show_default=True,
-    help="local: worker processes on this machine. ray: a Ray cluster (pip install "
+    ENGINES,
+    "local",
+    "local: worker processes on this machine. ray: a Ray cluster (pip install "
     "'faceatlas[ray]'), local unless --address is given.",
 )
 @click.option(
     "--address",
+    "ray_address",
     metavar="auto|HOST:PORT",
     help="Join this Ray cluster (with --engine ray) instead of starting a local one.",
 )
 @search_index_option
 @quiet_option
-@fail_on(ModelFilesMissing, ValueError, OSError, RuntimeError)
 def index(
     paths: tuple[Path, ...],
     db_path: Path,
-    workers: int,
-    model: ModelConfig,
-    retry_errors: bool,
     tsv_files: tuple[Path, ...],
-    image_column: int | str,
-    key_column: int | str | None,
-    segment_column: int | str | None,
-    header: bool | None,
-    row_range: tuple[int, int | None] | None,
+    tsv_spec: TsvSpec,
     dry_run: bool,
-    chunk_size: int,
     list_files: tuple[Path, ...],
-    largest_face_only: bool,
     segment_from_folder: bool,
-    engine: str,
-    address: str | None,
     search_index: bool,
     quiet: bool,
+    **settings: Any,
 ) -> None:
     """Find, align and embed every face in PATHS (files, folders, .zip/.tar archives), TSV
     files of base64 images (--tsv) and lists of paths (--list).
@@ -275,45 +201,26 @@ def index(
       faceatlas index photos.zip --list more.txt --largest-face-only --db photos.db
       faceatlas index --tsv part-*.tsv --engine ray --address auto --db big.db
     """
-    start, end = row_range or (0, None)
-    spec = TsvSpec(
-        image_column=image_column,
-        key_column=key_column,
-        segment_column=segment_column,
-        header=header,
-        start=start,
-        end=end,
-    )
     if dry_run:
         if paths or list_files or not tsv_files:
             raise click.UsageError("--dry-run reads TSV files only: give --tsv FILE")
-        report_dry_run(dry_run_tsv(tsv_files, spec))
+        report_dry_run(dry_run_tsv(tsv_files, tsv_spec))
         return
     if not (paths or tsv_files or list_files):
         raise click.UsageError("nothing to index: give PATHS, --tsv FILE or --list FILE")
-    config = IndexConfig(
-        model=model,
-        workers=workers,
-        retry_errors=retry_errors,
-        largest_face_only=largest_face_only,
-        chunk_size=chunk_size,
-        engine=engine,
-        ray_address=address,
-    )
+    config = IndexConfig(**settings)  # the options named as its fields: --workers, --engine ...
     inputs = Inputs(
         paths=paths,
         tsv=tsv_files,
         lists=list_files,
-        tsv_spec=spec,
+        tsv_spec=tsv_spec,
         segment_from_folder=segment_from_folder,
     )
     with open_catalog(db_path) as catalog:
-        summary = index_inputs(
-            catalog, inputs, config, show_progress=not quiet and stderr_is_terminal()
-        )
-        report_index(summary, catalog)
+        summary = index_inputs(catalog, inputs, config, show_progress=show_progress(quiet))
+        report_index(summary, db_path)
         if search_index:
-            report_search_index(catalog)
+            report_search_index(refresh_search_index(catalog))
 
 
 def report_dry_run(result: DryRun) -> None:

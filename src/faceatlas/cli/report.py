@@ -3,81 +3,54 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.options import db_option, fail_on, open_catalog
-from faceatlas.outputs.report.content import ReportError
+from faceatlas.cli.options import (
+    choice_option,
+    count_option,
+    db_option,
+    min_faces_option,
+    open_catalog,
+)
 from faceatlas.outputs.report.projection import DEFAULT_LIMITS, MAP_METHODS
 
 
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @db_option
-@click.option(
-    "--max-people",
-    type=click.IntRange(min=1),
-    default=200,
-    show_default=True,
-    help="People with a contact sheet, largest first.",
-)
-@click.option(
+@count_option("--max-people", 200, "People with a contact sheet, largest first.")
+@count_option(
     "--faces-per-person",
-    type=click.IntRange(min=1),
-    default=24,
-    show_default=True,
-    help="Faces per contact sheet: the most typical two thirds and the least typical third.",
+    24,
+    "Faces per contact sheet: the most typical two thirds and the least typical third.",
 )
-@click.option(
+@choice_option(
     "--map",
+    MAP_METHODS,
+    "pca",
+    "2-D map of the embeddings: pca (fast), tsne (slower), umap (needs faceatlas[umap]).",
     "map_method",
-    type=click.Choice(MAP_METHODS),
-    default="pca",
-    show_default=True,
-    help="2-D map of the embeddings: pca (fast), tsne (slower), umap (needs faceatlas[umap]).",
 )
-@click.option(
+@count_option(
     "--map-limit",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Most faces on the map; above it a random sample is drawn and its size shown. "
-    "Default: " + ", ".join(f"{m} {n:,}" for m, n in DEFAULT_LIMITS.items()) + ".",
+    None,
+    "Most faces on the map; above it a random sample is drawn and its size shown. Default: "
+    + ", ".join(f"{m} {n:,}" for m, n in DEFAULT_LIMITS.items())
+    + ".",
 )
 @click.option(
     "--labels",
     metavar="folder|FILE",
-    default=None,
     help="Known identities, as for `faceatlas eval`: 'folder' (each photo's folder name) or "
     "a CSV 'path,identity'. Adds the scores of `faceatlas eval` and the worst merges and "
     "splits.",
 )
-@click.option(
-    "--min-faces",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="People with fewer faces count as unknown faces (as in export).",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Threads cutting face thumbnails (0: one per core).",
-)
-@fail_on(ReportError, OSError)
-def report(
-    out_dir: Path,
-    db_path: Path,
-    max_people: int,
-    faces_per_person: int,
-    map_method: str,
-    map_limit: int | None,
-    labels: str | None,
-    min_faces: int,
-    workers: int,
-) -> None:
+@min_faces_option("People with fewer faces count as unknown faces (as in export).")
+@count_option("--workers", 0, "Threads cutting face thumbnails (0: one per core).", least=0)
+def report(out_dir: Path, db_path: Path, **settings: Any) -> None:
     """Write a self-contained HTML report of the people into OUT_DIR; open OUT_DIR/index.html.
 
     The report shows the counts and the clustering used, the distribution of people sizes, an
@@ -95,17 +68,8 @@ def report(
     """
     from faceatlas.outputs.report.writer import ReportConfig, write_report  # lazy: plotly
 
-    config = ReportConfig(
-        max_people=max_people,
-        faces_per_person=faces_per_person,
-        map_method=map_method,
-        map_limit=map_limit,
-        labels=labels,
-        min_faces=min_faces,
-        workers=workers,
-    )
     with open_catalog(db_path, must_exist=True) as catalog:
-        summary = write_report(catalog, out_dir, config)
+        summary = write_report(catalog, out_dir, ReportConfig(**settings))  # options = fields
     sampled = f" (sample of {summary.faces:,})" if summary.map_points < summary.faces else ""
     click.echo(
         f"report of {summary.faces:,} faces and {summary.people:,} people "

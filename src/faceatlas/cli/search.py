@@ -7,18 +7,18 @@ from pathlib import Path
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.index import detector_option, min_face_option
-from faceatlas.cli.options import db_option, echo_json, fail_on, open_catalog
-from faceatlas.decode import DecodeError, load_rgb
-from faceatlas.faces.pipeline import ModelConfig
-from faceatlas.faces.weights import ModelFilesMissing
-from faceatlas.outputs.search import (
-    FaceIndex,
-    FaceResult,
-    SearchError,
-    search_face_id,
-    search_faces,
+from faceatlas.cli.options import (
+    db_option,
+    detector_option,
+    echo_json,
+    existing_catalog,
+    json_option,
+    min_face_option,
+    open_catalog,
 )
+from faceatlas.decode import load_rgb
+from faceatlas.faces.pipeline import ModelConfig
+from faceatlas.outputs.search import FaceIndex, FaceResult, search_face_id, search_faces
 
 LOOPBACK = "127.0.0.1"
 
@@ -43,11 +43,9 @@ def _print_results(results: list[FaceResult], source: str) -> None:
 @click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many look-alikes per face.")
 @click.option("--face-id", type=int, help="Query a face already in the catalog instead of PHOTO.")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print a JSON list, one {"box", "matches"} object per query face.')
+@json_option('Print a JSON list, one {"box", "matches"} object per query face.')
 @detector_option
 @min_face_option
-@fail_on(SearchError, ModelFilesMissing, DecodeError, ValueError)
 def search(
     photo: Path | None,
     db_path: Path,
@@ -98,7 +96,6 @@ def search(
               show_default=True, help="Largest photo accepted by the upload page and API.")
 @detector_option
 @min_face_option
-@fail_on(SearchError, ModelFilesMissing, FileNotFoundError, ValueError)
 def serve(
     db_path: Path, host: str, port: int, max_upload_mb: float, detector: str, min_face: int
 ) -> None:
@@ -119,12 +116,8 @@ def serve(
 
     from faceatlas.web import create_app
 
-    if not db_path.is_file():
-        raise click.ClickException(
-            f"no catalog at {db_path}; run `faceatlas index PHOTOS --db {db_path}` first"
-        )
     app = create_app(
-        db_path,
+        existing_catalog(db_path),
         model=ModelConfig(detector=detector, min_face=min_face),
         max_upload=int(max_upload_mb * 2**20),
     )

@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.index import (
+from faceatlas.cli.options import (
+    echo_json,
+    json_option,
     model_options,
+    open_catalog,
     workers_option,
 )
-from faceatlas.cli.options import echo_json, fail_on, open_catalog
 from faceatlas.faces.pipeline import ModelConfig
-from faceatlas.faces.weights import ModelFilesMissing
 from faceatlas.index import IndexConfig
 
 
@@ -43,8 +44,7 @@ from faceatlas.index import IndexConfig
 )
 @workers_option
 @model_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@fail_on(ModelFilesMissing, ValueError, OSError)
+@json_option()
 def eval_verification(
     pairs_file: Path,
     lfw_dir: Path,
