@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import io
-import sqlite3
+import json
 import tarfile
+import warnings
 import zipfile
 
 import numpy as np
@@ -14,15 +15,20 @@ import pytest
 from PIL import Image
 
 from faceatlas.catalog import Catalog
+from faceatlas.decode import ImageTooLarge
 from faceatlas.index import IndexConfig, Inputs, index_inputs
 from faceatlas.sources import (
+    READ_CHUNK,
     TsvSpec,
     dry_run_tsv,
+    iter_archive,
     iter_tsv,
     iter_tsv_rows,
+    read_at_most,
     read_source,
 )
 from tests.conftest import data, faceatlas, lfw_people, link_tree
+from tests.test_hostile_inputs import corrupt_deflate
 
 
 def test_tsv_rows_crlf_header_names_negative_columns_and_a_huge_field(tmp_path):
@@ -74,9 +80,8 @@ def test_archives_and_lists_are_indexed_with_stable_keys_and_readable_again(tmp_
             "--list", tmp_path / "list.csv", "--segment-from-folder", "--db", db, "-q"]
     first = faceatlas("index", *args, "--workers", "2")
     assert "indexed 8 new images" in first.stdout and "2 errors" in first.stdout
-    with sqlite3.connect(db) as conn:
-        stored = {p: (s, seg, src) for p, s, seg, src in conn.execute(
-            "SELECT path, status, segment, source FROM images")}
+    with Catalog(db) as catalog:
+        stored = {i.path: (i.status, i.segment, i.source) for i in catalog.images()}
     zipped = {f"{tmp_path / 'a.zip'}#{p.parent.name}/{p.name}": p for p in images[:2]}
     tarred = {f"{tmp_path / 'b.tar.gz'}#{p.parent.name}/{p.name}": p for p in images[2:]}
     for key, original in {**zipped, **tarred}.items():
@@ -98,9 +103,11 @@ def test_segment_from_folder_and_largest_face_only(tmp_path):
     config = IndexConfig(workers=1)
     with Catalog(tmp_path / "all.db") as catalog:
         index_inputs(catalog, Inputs(paths=(photos,), segment_from_folder=True), config)
-        segments = dict(catalog.conn.execute("SELECT path, segment FROM images"))
+        segments = {image.path: image.segment for image in catalog.images()}
         all_faces = catalog.faces()
     assert {s for s in segments.values()} == {p.name for p in photos.iterdir()}
+    # the segment is the folder the photo was found in, also through a link
+    assert segments.pop(str(group.resolve())) == "group"
     assert all(p.split("/")[-2] == s for p, s in segments.items())
     in_group = [f for f in all_faces if f.image_path.endswith(group.name)]
     assert len(in_group) >= 2
@@ -109,7 +116,68 @@ def test_segment_from_folder_and_largest_face_only(tmp_path):
     with Catalog(tmp_path / "largest.db") as catalog:
         index_inputs(catalog, Inputs(paths=(photos / "group",)), only)
         kept = catalog.faces()
-        count = catalog.conn.execute("SELECT face_count FROM images").fetchone()[0]
+        (image,) = catalog.images()
+        count = image.face_count
     assert len(kept) == 1 and count == len(in_group)
     assert kept[0].box == largest.box
     assert np.array_equal(kept[0].landmarks, largest.landmarks)
+
+
+class _Counting(io.BytesIO):
+    """A stream that counts the bytes handed out."""
+
+    given = 0
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        self.given += len(chunk)
+        return chunk
+
+
+def test_read_at_most_never_holds_more_than_the_limit_plus_one():
+    assert read_at_most(io.BytesIO(b"x" * 10), 10) == b"x" * 10
+    assert read_at_most(io.BytesIO(b""), 10) == b""
+    stream = _Counting(bytes(5 * READ_CHUNK))
+    with pytest.raises(ImageTooLarge, match="archive member too large: over 1,000 bytes"):
+        read_at_most(stream, 1000, "archive member")
+    assert stream.given == 1001
+
+
+def test_duplicate_member_names_first_wins_and_read_source_agrees(tmp_path):
+    face = data("lfw", "Aaron_Eckhart", "Aaron_Eckhart_0001.jpg").read_bytes()
+    with zipfile.ZipFile(tmp_path / "d.zip", "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Duplicate name"
+        zf.writestr("a/x.jpg", face)
+        zf.writestr("a/y.jpg", b"other")
+        zf.writestr("a/x.jpg", b"later")
+    with tarfile.open(tmp_path / "d.tar", "w") as tf:
+        for name, content in (("x.jpg", face), ("x.jpg", b"later")):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tf.addfile(info, io.BytesIO(content))
+    for archive, name, number in (("d.zip", "a/x.jpg", 2), ("d.tar", "x.jpg", 1)):
+        items = list(iter_archive(tmp_path / archive))
+        key = f"{tmp_path / archive}#{name}"
+        first, dup = items[0], items[-1]
+        assert (first.path, first.data, first.error) == (key, face, None)
+        assert dup.path == f"{key}#dup{number}" and dup.data is None
+        assert dup.error == "duplicate member name (first seen as member 0)"
+        assert read_source(first.path, first.source) == face
+
+
+def test_damaged_members_are_recorded_and_read_source_raises_oserror(tmp_path):
+    face = data("lfw", "Aaron_Eckhart", "Aaron_Eckhart_0001.jpg").read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bad.jpg", face)
+        zf.writestr("good.jpg", face)
+    (tmp_path / "z.zip").write_bytes(corrupt_deflate(buffer.getvalue(), "bad.jpg"))
+    bad, good = iter_archive(tmp_path / "z.zip")
+    assert bad.error.startswith("unreadable archive member: invalid compressed data")
+    assert good.data == face
+    with pytest.raises(OSError, match="invalid compressed data"):
+        read_source(bad.path, bad.source)
+    with pytest.raises(OSError, match="is not in"):
+        read_source(bad.path, json.dumps({"zip": str(tmp_path / "z.zip"), "member": "no.jpg"}))
+    with pytest.raises(ValueError, match="damaged image source"):
+        read_source(bad.path, json.dumps({"zip": str(tmp_path / "z.zip")}))

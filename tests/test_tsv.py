@@ -11,13 +11,14 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from faceatlas.catalog import Catalog
 from faceatlas.people.cluster import cluster_catalog
-from faceatlas.sources import TsvSpec, dry_run_tsv, parse_range
+from faceatlas.sources import TsvSpec, dry_run_tsv, iter_tsv, parse_range
 from tests.conftest import faceatlas, lfw_people
 
 BAD_ROWS = {  # row -> words its recorded reason must contain
@@ -42,9 +43,10 @@ def write_tsv(path: Path, rows: list[bytes], header: bytes | None = None) -> Pat
     return path
 
 
-def _rows(db: Path, sql: str, *args) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, args).fetchall()
+def _images(db: Path) -> list:
+    """The catalog's image records, by path."""
+    with Catalog(db) as catalog:
+        return catalog.images()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def test_bad_rows_are_recorded_with_row_and_reason_and_nothing_crashes(bulk):
         stats, errors = catalog.stats(), dict(catalog.errors())
     assert stats["images"] == 17 and stats["faces"] == 12 and stats["errors"] == 5
     # --largest-face-only: one face stored per image, the image keeps the count of all found
-    counts = [c for (c,) in _rows(bulk["db"], "SELECT face_count FROM images WHERE status='ok'")]
+    counts = [i.face_count for i in _images(bulk["db"]) if i.status == "ok"]
     assert len(counts) == 12 and max(counts) >= 2  # this LFW set has a background face
     tsv = str(bulk["tsv"])
     expected_keys = {12: "img012", 13: "img013", 14: "img014", 15: f"{tsv}#15", 16: f"{tsv}#16"}
@@ -88,7 +90,7 @@ def test_bad_rows_are_recorded_with_row_and_reason_and_nothing_crashes(bulk):
         reason = errors[expected_keys[row]]
         assert reason.startswith(f"row {row}: ") and words in reason, reason
     # each good row is stored once under its key column, with its segment
-    stored = dict(_rows(bulk["db"], "SELECT path, segment FROM images WHERE status = 'ok'"))
+    stored = {i.path: i.segment for i in _images(bulk["db"]) if i.status == "ok"}
     assert stored == {key: segment for key, (_, segment) in bulk["truth"].items()}
     # a second run finds every row done, bad ones included
     again = faceatlas("index", *bulk["args"], "--key-column", "id", "--db", bulk["db"], "-q")
@@ -117,7 +119,7 @@ def test_range_indexes_exactly_those_rows(bulk, tmp_path):
     db = tmp_path / "range.db"
     faceatlas("index", "--tsv", bulk["tsv"], "--header", "--db", db, "--range", "4:7",
               "--workers", "1", "-q")
-    keys = sorted(k for (k,) in _rows(db, "SELECT path FROM images"))
+    keys = [i.path for i in _images(db)]
     assert keys == [f"{bulk['tsv']}#{row}" for row in (4, 5, 6)]
     with pytest.raises(ValueError, match="before its start"):
         TsvSpec(start=7, end=4)
@@ -131,14 +133,14 @@ def test_per_segment_clustering_never_mixes_segments_and_exports_segment_folders
 ):
     db = tmp_path / "seg.db"
     db.write_bytes(bulk["db"].read_bytes())
-    segment_of = dict(_rows(db, "SELECT path, segment FROM images"))
-    person_rows = "SELECT i.path, a.person_id FROM faces f JOIN images i ON i.id = f.image_id " \
-                  "JOIN assignments a ON a.face_id = f.id"
+    segment_of = {i.path: i.segment for i in _images(db)}
 
     def segments_per_person() -> list[set]:
         people: dict[int, set] = {}
-        for path, person in _rows(db, person_rows):
-            people.setdefault(person, set()).add(segment_of[path])
+        with Catalog(db) as catalog:
+            for face in catalog.faces():
+                if face.person_id is not None:
+                    people.setdefault(face.person_id, set()).add(segment_of[face.image_path])
         return list(people.values())
 
     # control: across the whole catalog, one person's photos in two segments are grouped
@@ -178,21 +180,48 @@ def test_kill_9_mid_tsv_then_resume_indexes_every_row_once(tmp_path):
         time.sleep(0.1)
         if db.exists():
             try:
-                stored = _rows(db, "SELECT COUNT(*) FROM images")[0][0]
+                stored = len(_images(db))
             except sqlite3.OperationalError:
-                continue  # schema not created yet
+                continue  # busy creating the schema
             if stored >= 1:  # the first commit: kill at once, mid-run
                 break
     assert proc.poll() is None, "indexing finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    kept = _rows(db, "SELECT COUNT(*) FROM images")[0][0]
+    kept = len(_images(db))
     assert 1 <= kept < total
     resumed = faceatlas("index", "--tsv", tsv, "--db", db, "--workers", "2", "--quiet")
     assert f"indexed {total - kept} new images ({kept} already done)" in resumed.stdout
-    keys = [k for (k,) in _rows(db, "SELECT path FROM images ORDER BY path")]
-    assert sorted(keys) == sorted(f"{tsv}#{row}" for row in range(total))
-    per_image = _rows(db, "SELECT i.face_count, COUNT(f.id) FROM images i "
-                          "LEFT JOIN faces f ON f.image_id = i.id GROUP BY i.id")
-    assert all(count == faces for count, faces in per_image)
-    assert _rows(db, "PRAGMA integrity_check")[0][0] == "ok"
+    with Catalog(db) as catalog:
+        images = catalog.images()
+        faces = Counter(face.image_path for face in catalog.faces())
+        assert catalog.integrity_check() == "ok"
+    assert sorted(i.path for i in images) == sorted(f"{tsv}#{row}" for row in range(total))
+    assert all(image.face_count == faces[image.path] for image in images)
+
+
+def test_duplicate_keys_first_row_wins_later_ones_are_bad_rows(tmp_path):
+    images = lfw_people(min_images=2, max_people=1, per_person=2)
+    first, other = (base64.b64encode(p.read_bytes()) for p in images)
+    tsv = write_tsv(
+        tmp_path / "dup.tsv",
+        [b"a\t" + first, b"b\t" + other, b"a\t" + other, b"c\t@@", b"c\t" + first, b"a\t"],
+    )
+    spec = TsvSpec(key_column=0, image_column=1)
+    items = list(iter_tsv(tsv, spec))
+    assert [i.path for i in items] == [
+        "a", "b", f"{tsv}#a#dup2", "c", f"{tsv}#c#dup4", f"{tsv}#a#dup5"
+    ]
+    assert items[0].data == images[0].read_bytes() and items[0].error is None
+    assert items[2].error == "row 2: duplicate key (first seen in row 0)" and items[2].data is None
+    assert items[3].error.startswith("row 3: not base64")  # a bad row keeps its key: first wins
+    assert items[4].error == "row 4: duplicate key (first seen in row 3)"
+    assert items[5].error == "row 5: duplicate key (first seen in row 0)"
+    counted = dry_run_tsv([tsv], spec)
+    assert (counted.rows, counted.images, counted.bad) == (6, 2, 4)
+    assert counted.reasons == {"duplicate key": 3, "not base64": 1}
+    # without a key column, a row's key is its number: never a duplicate
+    assert not any(i.error for i in iter_tsv(tsv, TsvSpec(image_column=1, end=3)))
+    # a range sees only its rows: row 2 is then the first "a"
+    ranged = iter_tsv(tsv, TsvSpec(key_column=0, image_column=1, start=2))
+    assert next(ranged).path == "a"

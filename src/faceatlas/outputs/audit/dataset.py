@@ -51,13 +51,13 @@ def scan_dataset(root: str | Path, exclude: Iterable[str | Path] = ()) -> Datase
     if not root.is_dir():
         raise UsageError(f"dataset must be a folder of identity folders: {root}")
     dataset = Dataset(root=root, paths=[], real_paths=[], folders=[])
-    for item in iter_image_files([root], exclude):
-        folder = os.path.relpath(os.path.dirname(item.path), root)
+    for item in iter_image_files([root], exclude, unique=False):
+        folder = os.path.relpath(os.path.dirname(item.found_path), root)
         if folder == ".":
-            dataset.unlabeled.append(item.path)
+            dataset.unlabeled.append(item.found_path)
             continue
-        dataset.paths.append(item.path)
-        dataset.real_paths.append(os.path.realpath(item.path))
+        dataset.paths.append(item.found_path)
+        dataset.real_paths.append(item.path)
         dataset.folders.append(folder.replace(os.sep, "/"))
     if not dataset.paths:
         raise UsageError(f"no images in identity folders under {root} (expected ROOT/<name>/*.jpg)")
