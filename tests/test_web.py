@@ -196,6 +196,15 @@ def test_pages_are_served(client):
     assert "people.js" in client.get("/people").text
 
 
+def test_serve_answers_only_its_own_host_names(client):
+    """DNS rebinding: a page of evil.example resolved to 127.0.0.1 still sends its own Host."""
+    for host in ("evil.example", "169.254.169.254", "evil.example:80", ""):
+        response = client.get("/api/people", headers={"Host": host})
+        assert response.status_code == 400, host
+    for host in ("localhost", "127.0.0.1:80", "[::1]:8000"):
+        assert client.get("/api/people", headers={"Host": host}).status_code == 200, host
+
+
 def test_browser_upload_shows_boxes_and_look_alikes(server, tmp_path):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")

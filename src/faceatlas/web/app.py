@@ -35,7 +35,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
@@ -430,36 +430,74 @@ class Unservable(Exception):
 def original_image(request: Request, row: ImageRow, limit: int) -> Response:
     """The bytes of a catalog photo (at most ``limit``), if they still sniff as an allowed
     image format, with its media type and caching headers; 304 when the client's copy is
-    current; 404 otherwise."""
+    current; 404 otherwise. A file is streamed from the descriptor that was checked."""
     try:
         if row.source is None:
-            with open_regular(row.path) as handle:
-                info = os.fstat(handle.fileno())
-                if info.st_size > limit:
-                    raise Unservable("the photo is too large to serve")
-                etag = f'"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}"'
-                cached = not_modified(request, etag, CACHE_IMAGE)
-                if cached is not None:
-                    return cached
-                data = read_at_most(handle, limit)
-        else:
-            data = read_contained(row.path, row.source, limit)
-            etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
-            cached = not_modified(request, etag, CACHE_IMAGE)
-            if cached is not None:
-                return cached
-        try:
-            fmt = image_format(data)
-        except DecodeError as err:
-            raise Unservable("the photo on record is no longer an image") from err
+            return file_image(request, row.path, limit)
+        data = read_contained(row.path, row.source, limit)
+        etag = f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
+        cached = not_modified(request, etag, CACHE_IMAGE)
+        if cached is not None:
+            return cached
+        fmt = sniffed(data)
     except Unservable as err:
         raise HTTPException(404, str(err)) from err
-    headers = {"Cache-Control": CACHE_IMAGE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
-    return Response(data, media_type=media_type(fmt), headers=headers)
+    return Response(data, media_type=media_type(fmt), headers=image_headers(etag))
 
 
-@contextmanager
-def open_regular(path: str) -> Iterator[io.BufferedReader]:
+def file_image(request: Request, path: str, limit: int) -> Response:
+    """A photo file, if it is a regular file of at most ``limit`` bytes that sniffs as an
+    image: streamed (its size as of now) from the descriptor opened and checked here."""
+    handle = open_regular(path)
+    try:
+        info = os.fstat(handle.fileno())
+        if info.st_size > limit:
+            raise Unservable("the photo is too large to serve")
+        etag = f'"{info.st_ino:x}-{info.st_size:x}-{info.st_mtime_ns:x}"'
+        cached = not_modified(request, etag, CACHE_IMAGE)
+        if cached is not None:
+            return cached
+        fmt = sniffed(handle)
+        headers = image_headers(etag) | {"Content-Length": str(info.st_size)}
+        response = StreamingResponse(
+            stream_file(handle, info.st_size), media_type=media_type(fmt), headers=headers
+        )
+        handle = None  # the stream closes it
+        return response
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def sniffed(source: bytes | io.BufferedReader) -> str:
+    """The image format of encoded bytes or a file (header only), else ``Unservable``."""
+    try:
+        return image_format(source)
+    except DecodeError as err:
+        raise Unservable("the photo on record is no longer an image") from err
+
+
+def image_headers(etag: str) -> dict[str, str]:
+    return {"Cache-Control": CACHE_IMAGE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
+
+
+def stream_file(handle: io.BufferedReader, size: int, block: int = 256 * 1024) -> Iterator[bytes]:
+    """The first ``size`` bytes of an open file, block by block (never more, should it grow);
+    closes it."""
+    try:
+        handle.seek(0)
+        left = size
+        while left > 0:
+            data = handle.read(min(block, left))
+            if not data:
+                break
+            left -= len(data)
+            yield data
+    finally:
+        handle.close()
+
+
+def open_regular(path: str) -> io.BufferedReader:
     """``path`` opened for reading if it (or what a link there points to) is a regular file;
     never blocks on a FIFO or device."""
     try:
@@ -473,8 +511,7 @@ def open_regular(path: str) -> Iterator[io.BufferedReader]:
     if not regular:
         os.close(fd)
         raise Unservable("the photo is no longer a file")
-    with os.fdopen(fd, "rb") as handle:
-        yield handle
+    return os.fdopen(fd, "rb")
 
 
 def read_at_most(handle: io.BufferedIOBase, limit: int) -> bytes:
