@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from faceatlas.catalog import Catalog
 from faceatlas.cli import main
+from faceatlas.errors import NoPeopleYet
 from faceatlas.evaluate import evaluate_catalog, load_labels
 from faceatlas.outputs.report import ReportConfig, ReportError, write_report
 from faceatlas.outputs.report.content import gather
@@ -183,7 +184,7 @@ def test_report_refuses_what_it_cannot_do(tmp_path):
     assert missing.returncode == 1 and "no catalog" in missing.stderr
     with (
         Catalog(tmp_path / "empty.db") as catalog,
-        pytest.raises(ReportError, match="faceatlas cluster"),
+        pytest.raises(NoPeopleYet, match="faceatlas cluster"),
     ):
         write_report(catalog, tmp_path / "r")
     with pytest.raises(ReportError, match="choose one of"):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from faceatlas import run_photos
 from faceatlas.catalog import Catalog
+from faceatlas.errors import UsageError
 from faceatlas.index import IndexConfig
 from tests.conftest import lfw_people, link_tree
+from tests.fake_model import PALETTE, FakeModel, draw_faces
 
 
 def test_run_photos_indexes_groups_exports_and_reruns_cheaply(tmp_path):
@@ -23,3 +27,19 @@ def test_run_photos_indexes_groups_exports_and_reruns_cheaply(tmp_path):
     assert again.exported.unknown_faces == 0  # min_faces=1: every face has a person folder
     with Catalog(again.catalog) as catalog:
         assert catalog.stats()["images"] == 6  # OUT (with its links) was not indexed
+
+
+def test_run_refuses_an_out_that_would_mix_results_into_photos(tmp_path):
+    photos = tmp_path / "photos"
+    for name, colour in (("a.png", PALETTE[0]), ("b.png", PALETTE[0])):
+        draw_faces(photos / name, [colour])
+    config = IndexConfig(model=FakeModel(), workers=1)
+    with pytest.raises(UsageError, match="also one of PHOTOS"):
+        run_photos([photos], photos, config)
+    with pytest.raises(UsageError, match="holds photos"):  # OUT is a folder of photos
+        run_photos([photos / "a.png"], photos, config)
+    out = tmp_path / "out"
+    run_photos([photos], out, config, search_index=False)
+    with pytest.raises(UsageError, match="did you swap PHOTOS and OUT"):
+        run_photos([out], tmp_path / "new", config)
+    assert not (photos / "faceatlas.db").exists() and not (tmp_path / "new").exists()

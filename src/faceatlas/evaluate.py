@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from faceatlas.catalog import Catalog
-from faceatlas.errors import NoPeopleYet
+from faceatlas.errors import NoPeopleYet, UsageError
 from faceatlas.metrics import ClusterScores, cluster_scores
 
 
@@ -50,14 +50,14 @@ def file_labels(catalog: Catalog, path: str | Path) -> FaceLabels:
             if not row or row[0].startswith("#"):
                 continue
             if len(row) < 2:
-                raise ValueError(f"{path}:{n}: expected 'path,identity', got {row!r}")
+                raise UsageError(f"{path}:{n}: expected 'path,identity', got {row!r}")
             if n == 1 and row[0].strip().lower() == "path":
                 continue
             photo = Path(row[0].strip())
             photo = photo if photo.is_absolute() else base / photo
             by_path[str(photo.resolve())] = row[1].strip()
     if not by_path:
-        raise ValueError(f"{path}: no labels found")
+        raise UsageError(f"{path}: no labels found")
     faces = [
         (f, by_path[str(Path(p).resolve())])
         for f, p in catalog.central_faces()
@@ -72,7 +72,7 @@ def load_labels(catalog: Catalog, spec: str | Path) -> FaceLabels:
     """``folder`` or the path of a labels CSV file."""
     labels = folder_labels(catalog) if str(spec) == "folder" else file_labels(catalog, spec)
     if len(labels) == 0:
-        raise ValueError(f"no face of the catalog has a label from {spec}")
+        raise UsageError(f"no face of the catalog has a label from {spec}")
     return labels
 
 
@@ -92,7 +92,7 @@ def score_labels(truth: FaceLabels, face_ids: np.ndarray, predicted: np.ndarray)
     rows = by_id[pos]
     found = face_ids[rows] == truth.face_ids
     if not found.all():
-        raise ValueError(f"{int((~found).sum())} labelled faces have no predicted label")
+        raise UsageError(f"{int((~found).sum())} labelled faces have no predicted label")
     return cluster_scores(truth.identities, singletons_for_noise(predicted)[rows])
 
 

@@ -32,6 +32,7 @@ import faiss
 import numpy as np
 
 from faceatlas.atomic import atomic_write
+from faceatlas.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,14 @@ class KnnGraph:
     def truncate(self, k: int) -> KnnGraph:
         """The same graph with only the ``k`` nearest neighbours of each face."""
         if k > self.k:
-            raise ValueError(f"cannot widen a {self.k}-NN graph to k={k}")
+            raise UsageError(f"cannot widen a {self.k}-NN graph to k={k}")
         return KnnGraph(self.neighbors[:, :k].copy(), self.distances[:, :k].copy(), self.method)
 
 
 def pick_method(n: int, method: str = "auto") -> str:
     """``exact`` up to ``EXACT_MAX`` faces, ``ivf`` above, unless a method is named."""
     if method not in METHODS:
-        raise ValueError(f"unknown kNN method {method!r}; choose one of {METHODS}")
+        raise UsageError(f"unknown kNN method {method!r}; choose one of {METHODS}")
     if method != "auto":
         return method
     return "exact" if n <= EXACT_MAX else "ivf"
@@ -104,7 +105,7 @@ def pick_method(n: int, method: str = "auto") -> str:
 def _check_unit(vectors: np.ndarray) -> None:
     norms = np.linalg.norm(vectors[: min(len(vectors), 4096)], axis=1)
     if len(norms) and np.abs(norms - 1).max() > 1e-3:
-        raise ValueError("knn_graph needs unit-length embeddings (normalise them first)")
+        raise UsageError("knn_graph needs unit-length embeddings (normalise them first)")
 
 
 def knn_graph(
@@ -117,9 +118,9 @@ def knn_graph(
     [1, 0, 1]
     """
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+        raise UsageError(f"unknown metric {metric!r}; choose one of {METRICS}")
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise UsageError(f"k must be >= 1, got {k}")
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     _check_unit(vectors)
     n = len(vectors)
@@ -217,7 +218,7 @@ def cached_knn_graph(
     if metric == "cosine":
         return KnnGraph(graph.neighbors, graph.distances**2 / 2, graph.method)
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+        raise UsageError(f"unknown metric {metric!r}; choose one of {METRICS}")
     return graph
 
 

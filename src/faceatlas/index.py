@@ -24,6 +24,7 @@ from pathlib import Path
 from faceatlas.catalog import Catalog
 from faceatlas.decode import DEFAULT_MAX_PIXELS
 from faceatlas.engines.local import run_local
+from faceatlas.errors import UsageError
 from faceatlas.faces.model import FaceModel
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import ImageResult
@@ -58,15 +59,15 @@ class IndexConfig:
 
     def __post_init__(self) -> None:
         if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers}")
+            raise UsageError(f"workers must be >= 0, got {self.workers}")
         if self.commit_every < 1:
-            raise ValueError(f"commit_every must be >= 1, got {self.commit_every}")
+            raise UsageError(f"commit_every must be >= 1, got {self.commit_every}")
         if self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+            raise UsageError(f"chunk_size must be >= 1, got {self.chunk_size}")
         if self.engine not in ENGINES:
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of {ENGINES}")
+            raise UsageError(f"unknown engine {self.engine!r}; choose one of {ENGINES}")
         if self.ray_address is not None and self.engine != "ray":
-            raise ValueError("a Ray address needs the ray engine (--engine ray)")
+            raise UsageError("a Ray address needs the ray engine (--engine ray)")
 
     @property
     def worker_count(self) -> int:

@@ -11,6 +11,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from sklearn.metrics import normalized_mutual_info_score
 
+from faceatlas.errors import UsageError
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterScores:
@@ -44,7 +46,7 @@ def cluster_scores(true_labels: np.ndarray, predicted: np.ndarray) -> ClusterSco
     _, pred = np.unique(np.asarray(predicted), return_inverse=True)
     n = len(truth)
     if n == 0:
-        raise ValueError("no labels to score")
+        raise UsageError("no labels to score")
     table = coo_matrix((np.ones(n), (pred, truth))).tocsr()
     table.sum_duplicates()
     joint = table.data

@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from faceatlas import decode
 from faceatlas.decode import ImageTooLarge
+from faceatlas.errors import UsageError
 from faceatlas.paths import canonical_path
 
 try:  # SIMD base64, ~40x faster than the standard library; needed for a fast --dry-run
@@ -373,12 +374,12 @@ class TsvSpec:
 
     def __post_init__(self) -> None:
         if self.start < 0:
-            raise ValueError(f"range start must be >= 0, got {self.start}")
+            raise UsageError(f"range start must be >= 0, got {self.start}")
         if self.end is not None and self.end < self.start:
-            raise ValueError(f"range end {self.end} is before its start {self.start}")
+            raise UsageError(f"range end {self.end} is before its start {self.start}")
         named = [c for c in self.columns() if isinstance(c, str)]
         if named and self.header is False:
-            raise ValueError(f"column names {named} need a header line (drop --no-header)")
+            raise UsageError(f"column names {named} need a header line (drop --no-header)")
 
     def columns(self) -> list[Column]:
         return [
@@ -404,11 +405,11 @@ def parse_range(text: str) -> tuple[int, int | None]:
     """``"100:200"`` -> (100, 200); ``"100:"`` -> (100, None); ``":50"`` -> (0, 50)."""
     start, sep, end = text.partition(":")
     if not sep:
-        raise ValueError(f"range must look like START:END (e.g. 0:1000), got {text!r}")
+        raise UsageError(f"range must look like START:END (e.g. 0:1000), got {text!r}")
     try:
         return int(start or 0), (int(end) if end else None)
     except ValueError:
-        raise ValueError(f"range must be START:END with whole numbers, got {text!r}") from None
+        raise UsageError(f"range must be START:END with whole numbers, got {text!r}") from None
 
 
 @dataclass(slots=True)
@@ -439,7 +440,7 @@ def iter_tsv_rows(path: str | Path, spec: TsvSpec) -> Iterator[TsvRow]:
     with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             if spec.has_header:
-                raise ValueError(f"{path} is empty: no header line")
+                raise UsageError(f"{path} is empty: no header line")
             return
         mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     view = memoryview(mm)
@@ -545,11 +546,11 @@ def _resolve(column: Column | None, names: list[str], count: int) -> int | None:
         return None
     if isinstance(column, str):
         if column not in names:
-            raise ValueError(f"no column named {column!r} in the header {names}")
+            raise UsageError(f"no column named {column!r} in the header {names}")
         return names.index(column)
     index = column + count if column < 0 else column
     if not 0 <= index < count:
-        raise ValueError(f"column {column} does not exist: rows have {count} columns")
+        raise UsageError(f"column {column} does not exist: rows have {count} columns")
     return index
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from faceatlas.catalog import Catalog
 from faceatlas.decode import load_rgb
+from faceatlas.errors import UsageError
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.index import IndexConfig, index_paths
 
@@ -55,11 +56,11 @@ def read_pairs(path: str | Path) -> list[Pair]:
     """Parse an LFW pairs file (``pairs.txt``, View 2 layout: header ``FOLDS N``)."""
     lines = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
     if not lines or len(lines[0]) != 2 or not all(t.isdigit() for t in lines[0]):
-        raise ValueError(f"{path}: the first line must be 'FOLDS PAIRS_PER_HALF', e.g. '10 300'")
+        raise UsageError(f"{path}: the first line must be 'FOLDS PAIRS_PER_HALF', e.g. '10 300'")
     folds, half = int(lines[0][0]), int(lines[0][1])
     body = lines[1:]
     if len(body) != folds * 2 * half:
-        raise ValueError(
+        raise UsageError(
             f"{path}: header promises {folds} folds x {2 * half} pairs = {folds * 2 * half} "
             f"lines, found {len(body)}"
         )
@@ -69,7 +70,7 @@ def read_pairs(path: str | Path) -> list[Pair]:
         expected = 3 if same else 4
         if len(tokens) != expected:
             kind = "same-person 'name i j'" if same else "different-person 'name1 i name2 j'"
-            raise ValueError(f"{path}: line {i + 2} should be a {kind} pair: {' '.join(tokens)}")
+            raise UsageError(f"{path}: line {i + 2} should be a {kind} pair: {' '.join(tokens)}")
         if same:
             first, second = lfw_image(tokens[0], tokens[1]), lfw_image(tokens[0], tokens[2])
         else:
@@ -122,7 +123,7 @@ def k_fold(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) -> Verifi
     distances, same, folds = np.asarray(distances), np.asarray(same, bool), np.asarray(folds)
     ids = np.unique(folds)
     if len(ids) < 2:
-        raise ValueError("k-fold verification needs at least 2 folds")
+        raise UsageError("k-fold verification needs at least 2 folds")
     accuracies, thresholds = [], []
     for fold in ids:
         test = folds == fold

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceatlas.catalog import Catalog
+from faceatlas.errors import UsageError
 from faceatlas.index import IndexConfig, IndexSummary, index_paths
-from faceatlas.outputs.export import ExportSummary, export_people
+from faceatlas.outputs.export import ExportSummary, check_export_settings, export_people
 from faceatlas.outputs.search import IndexUpdate, SearchError, update_index
+from faceatlas.paths import canonical_path
 from faceatlas.people.cluster import AUTO, ClusterSummary, cluster_catalog
+from faceatlas.sources import IMAGE_SUFFIXES
 
 RUN_CATALOG = "faceatlas.db"
 
@@ -56,6 +59,28 @@ def refresh_search_index(catalog: Catalog) -> SearchRefresh:
         return SearchRefresh(error=str(err))
 
 
+def check_out_folder(photos: Iterable[str | Path], out: Path) -> None:
+    """``UsageError`` for an OUT that would mix results into photos: OUT is one of PHOTOS, a
+    PHOTOS folder is an earlier OUT (PHOTOS and OUT swapped), or OUT holds photos of its own
+    and no catalog."""
+    real_out = canonical_path(out)
+    for photo in photos:
+        if canonical_path(photo) == real_out:
+            raise UsageError(f"OUT {out} is also one of PHOTOS: give a separate output folder")
+        if Path(photo, RUN_CATALOG).is_file():
+            raise UsageError(
+                f"{photo} is an output folder of `faceatlas run` (it holds {RUN_CATALOG}); "
+                "did you swap PHOTOS and OUT? Usage: faceatlas run PHOTOS... OUT"
+            )
+    if out.is_dir() and not (out / RUN_CATALOG).exists():
+        found = [p.name for p in out.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        if found:
+            raise UsageError(
+                f"OUT {out} holds photos ({found[0]}, ...) but no {RUN_CATALOG}: give a new or "
+                "empty folder (or an earlier OUT). Usage: faceatlas run PHOTOS... OUT"
+            )
+
+
 def run_photos(
     photos: Iterable[str | Path],
     out: str | Path,
@@ -75,6 +100,9 @@ def run_photos(
     ``RunSummary.indexed``); a failed search index update is reported in ``search``.
     """
     out = Path(out)
+    photos = list(photos)
+    check_out_folder(photos, out)
+    check_export_settings(mode, min_faces)
     out.mkdir(parents=True, exist_ok=True)
     with Catalog(out / RUN_CATALOG) as catalog:
         indexed = index_paths(catalog, photos, config, exclude=[out], show_progress=show_progress)

@@ -12,6 +12,7 @@ from faceatlas.cli.options import (
     choice_option,
     db_option,
     echo_json,
+    face_set_option,
     json_option,
     open_catalog,
     threshold_option,
@@ -89,6 +90,7 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     help="Cluster inside each segment only (see `faceatlas index --segment-column`): people "
     "never cross segments, and export writes OUT/<segment>/<person>/.",
 )
+@face_set_option
 def cluster(
     db_path: Path,
     method: str,
@@ -100,6 +102,7 @@ def cluster(
     extra: tuple[str, ...],
     as_json: bool,
     per_segment: bool,
+    face_set: str | None,
 ) -> None:
     """Group the catalog's faces into people (replaces the previous grouping).
 
@@ -119,7 +122,7 @@ def cluster(
     if not per_segment:
         options["knn"] = knn  # per segment, each small segment gets its own exact graph
     run = cluster_per_segment if per_segment else cluster_catalog
-    with open_catalog(db_path, must_exist=True) as catalog:
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
         summary = run(
             catalog,
             method=method,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from faceatlas.cli.options import (
     count_option,
     db_option,
     echo_json,
+    face_set_option,
     json_option,
     min_faces_option,
     mode_option,
@@ -23,10 +25,10 @@ from faceatlas.cli.options import (
     threshold_option,
     workers_option,
 )
-from faceatlas.errors import NoPeopleYet
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.index import IndexConfig
 from faceatlas.outputs.export import export_people
+from faceatlas.paths import shown_path
 from faceatlas.workflow import run_photos
 
 
@@ -35,7 +37,8 @@ from faceatlas.workflow import run_photos
 @db_option
 @mode_option
 @min_faces_option()
-def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
+@face_set_option
+def export(out: Path, db_path: Path, mode: str, min_faces: int, face_set: str | None) -> None:
     """Write OUT/person_0001/ ... (largest first), OUT/unknown/ and OUT/manifest.csv.
 
     A photo with three people appears in three folders. Running export again replaces what the
@@ -45,9 +48,7 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int) -> None:
     Example:
       faceatlas export people/ --db photos.db --mode copy --min-faces 3
     """
-    with open_catalog(db_path, must_exist=True) as catalog:
-        if catalog.clustering() is None:
-            raise NoPeopleYet()
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
         summary = export_people(catalog, out, mode=mode, min_faces=min_faces)
     click.echo(
         f"exported {summary.people} people and {summary.unknown_faces} unknown faces "
@@ -109,15 +110,20 @@ def run(
 @db_option
 @json_option()
 @count_option("--errors", 10, "How many failed images to list.", least=0)
-def stats(db_path: Path, as_json: bool, errors: int) -> None:
-    """Counts: images, faces, people, errors, images per status.
+@face_set_option
+def stats(db_path: Path, as_json: bool, errors: int, face_set: str | None) -> None:
+    """Counts of one face set: images, faces, people, errors, images per status; the catalog's
+    face sets (one per face model it was indexed with).
 
     \b
     Example:
       faceatlas stats --db photos.db --json
     """
-    with open_catalog(db_path, must_exist=True) as catalog:
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
         numbers = catalog.stats()
+        numbers["face_sets"] = [
+            {"name": s.name, "spec": asdict(s.spec)} for s in catalog.face_sets()
+        ]
         numbers["clustering"] = catalog.clustering()
         failures = catalog.errors(limit=errors)
     if as_json:
@@ -125,14 +131,30 @@ def stats(db_path: Path, as_json: bool, errors: int) -> None:
         echo_json(numbers)
         return
     status = numbers["status"]
+    others = [s["name"] for s in numbers["face_sets"] if s["name"] != numbers["face_set"]]
+    click.echo(f"face set  {numbers['face_set'] or '(none yet)'}"
+               + (f"  (others: {', '.join(others)}; pick one with --model)" if others else ""))
     click.echo(
-        f"images  {numbers['images']}  (with faces {status['ok']}, "
+        f"images    {numbers['images']}  (with faces {status['ok']}, "
         f"without {status['no_face']}, errors {status['error']})"
     )
-    click.echo(f"faces   {numbers['faces']}")
-    click.echo(f"people  {numbers['people']}")
+    click.echo(f"faces     {numbers['faces']}")
+    click.echo(f"people    {numbers['people']}")
     if numbers["clustering"]:
-        c = numbers["clustering"]
-        click.echo(f"grouped by {c['method']} {c['params']} at {c['created_at']}")
+        click.echo(f"grouped   {describe_clustering(numbers['clustering'])}")
     for path, reason in failures:
-        click.echo(f"error   {path}: {reason}")
+        click.echo(f"error     {shown_path(path)}: {reason}")
+
+
+def describe_clustering(clustering: dict) -> str:
+    """One readable line: method, cut, other settings and when, e.g. ``infomap, cut 0.30, ...``."""
+    params = dict(clustering["params"])
+    cut = params.pop("threshold", None)
+    auto = params.pop("auto", None)
+    parts = [clustering["method"]]
+    if isinstance(cut, float):
+        parts.append(f"cut {cut:.3f}" + (" (auto)" if auto else ""))
+    elif cut is not None:
+        parts.append(f"cut {cut}")
+    parts += [f"{key} {value}" for key, value in sorted(params.items())]
+    return ", ".join(parts) + f"; at {clustering['created_at']}"

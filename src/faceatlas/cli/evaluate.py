@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.options import db_option, echo_json, json_option, open_catalog
+from faceatlas.cli.options import (
+    db_option,
+    echo_json,
+    face_set_option,
+    json_option,
+    open_catalog,
+)
 
 
 @main.command(name="eval")
@@ -21,7 +27,8 @@ from faceatlas.cli.options import db_option, echo_json, json_option, open_catalo
     "FILE: a CSV 'path,identity' (paths absolute or relative to the file).",
 )
 @json_option()
-def evaluate(db_path: Path, spec: str, as_json: bool) -> None:
+@face_set_option
+def evaluate(db_path: Path, spec: str, as_json: bool, face_set: str | None) -> None:
     """Score the current people against known identities.
 
     Prints pairwise precision/recall/F (over pairs of faces), BCubed precision/recall/F (per
@@ -37,7 +44,7 @@ def evaluate(db_path: Path, spec: str, as_json: bool) -> None:
         raise click.BadParameter(f"{spec!r} is neither 'folder' nor a file", param_hint="--labels")
     from faceatlas.evaluate import evaluate_catalog  # lazy: scikit-learn is slow to import
 
-    with open_catalog(db_path, must_exist=True) as catalog:
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
         scores = evaluate_catalog(catalog, spec)
     if as_json:
         echo_json(scores.as_dict())

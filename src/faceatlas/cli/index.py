@@ -22,6 +22,7 @@ from faceatlas.cli.options import (
     workers_option,
 )
 from faceatlas.index import ENGINES, IndexConfig, IndexSummary, Inputs, index_inputs
+from faceatlas.paths import shown_path
 from faceatlas.sources import DryRun, TsvSpec, dry_run_tsv, parse_column, parse_range
 from faceatlas.workflow import SearchRefresh, refresh_search_index
 
@@ -32,8 +33,11 @@ def report_index(summary: IndexSummary, db_path: Path) -> None:
         f"{summary.seconds:.1f} s, {summary.images_per_second:.1f} img/s: "
         f"{summary.faces} faces, {summary.no_face} without faces, {summary.errors} errors"
     )
+    if summary.ignored:
+        kinds = ", ".join(f"{n} {suffix}" for suffix, n in summary.ignored.most_common())
+        click.echo(f"  left out {summary.ignored.total()} files that are not images ({kinds})")
     for path, reason in summary.error_samples:
-        click.echo(f"  skipped {path}: {reason}", err=True)
+        click.echo(f"  skipped {shown_path(path)}: {reason}", err=True)
     if summary.errors > len(summary.error_samples):
         click.echo(f"  ... see `faceatlas stats --db {db_path}` for all errors", err=True)
 
@@ -135,9 +139,15 @@ def tsv_options(command: Callable) -> Callable:
 @count_option(
     "--chunk-size",
     1000,
-    "Streamed rows checked against the catalog at once; memory stays bounded by it (commits "
-    "happen every 32 images or 2 s regardless). With --engine ray, one Ray Data wave is this "
-    "many rows, at least 20,000 (each wave starts the actor pool once).",
+    "Streamed rows checked against the catalog at once; memory stays bounded by it. With "
+    "--engine ray, one Ray Data wave is this many rows, at least 20,000 (each wave starts the "
+    "actor pool once).",
+)
+@count_option(
+    "--commit-every",
+    32,
+    "Images stored per transaction (or fewer, when 2 s have passed): larger commits cost less "
+    "per image, smaller ones redo less work after a crash (docs/bulk.md).",
 )
 @click.option(
     "--list",

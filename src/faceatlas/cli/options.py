@@ -13,8 +13,7 @@ import click
 
 from faceatlas.catalog import Catalog
 from faceatlas.errors import CatalogMissing
-from faceatlas.faces.dlib_detect import DETECTOR_WINDOW
-from faceatlas.faces.pipeline import EMBEDDERS, ModelConfig
+from faceatlas.faces.pipeline import DETECTORS, EMBEDDERS, ModelConfig
 from faceatlas.outputs.export import MODES
 from faceatlas.people.cluster import AUTO
 
@@ -54,13 +53,21 @@ db_option = click.option(
     show_envvar=True,
     help="Catalog file (SQLite). Created if missing.",
 )
+face_set_option = click.option(
+    "--model",
+    "face_set",
+    metavar="NAME",
+    default=None,
+    help="The face set to use, for a catalog indexed with several face models (names: "
+    "`faceatlas stats`). Default: the one indexed last. The query model is the one that made it.",
+)
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 workers_option = count_option(
     "--workers", 0, "Worker processes, each loading the model once (0: one per core).", least=0
 )
 detector_option = choice_option(
     "--detector",
-    sorted(DETECTOR_WINDOW),
+    DETECTORS,
     "hog",
     "hog: fast, frontal faces. cnn: slower, finds turned and small faces better.",
 )
@@ -176,9 +183,10 @@ def existing_catalog(db_path: Path) -> Path:
     return db_path
 
 
-def open_catalog(db_path: Path, must_exist: bool = False) -> Catalog:
-    """Open the catalog; with ``must_exist``, raise ``CatalogMissing`` when there is none."""
-    return Catalog(existing_catalog(db_path) if must_exist else db_path)
+def open_catalog(db_path: Path, must_exist: bool = False, face_set: str | None = None) -> Catalog:
+    """Open the catalog, reading ``face_set`` (default: the one indexed last); with
+    ``must_exist``, raise ``CatalogMissing`` when there is none."""
+    return Catalog(existing_catalog(db_path) if must_exist else db_path, model=face_set)
 
 
 def echo_json(obj: Any) -> None:

@@ -12,6 +12,7 @@ from faceatlas.cli.options import (
     choice_option,
     count_option,
     db_option,
+    face_set_option,
     min_faces_option,
     open_catalog,
 )
@@ -50,7 +51,8 @@ from faceatlas.outputs.report.projection import DEFAULT_LIMITS, MAP_METHODS
 )
 @min_faces_option("People with fewer faces count as unknown faces (as in export).")
 @count_option("--workers", 0, "Threads cutting face thumbnails (0: one per core).", least=0)
-def report(out_dir: Path, db_path: Path, **settings: Any) -> None:
+@face_set_option
+def report(out_dir: Path, db_path: Path, face_set: str | None, **settings: Any) -> None:
     """Write a self-contained HTML report of the people into OUT_DIR; open OUT_DIR/index.html.
 
     The report shows the counts and the clustering used, the distribution of people sizes, an
@@ -68,7 +70,7 @@ def report(out_dir: Path, db_path: Path, **settings: Any) -> None:
     """
     from faceatlas.outputs.report.writer import ReportConfig, write_report  # lazy: plotly
 
-    with open_catalog(db_path, must_exist=True) as catalog:
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
         summary = write_report(catalog, out_dir, ReportConfig(**settings))  # options = fields
     sampled = f" (sample of {summary.faces:,})" if summary.map_points < summary.faces else ""
     click.echo(

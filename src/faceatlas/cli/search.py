@@ -12,13 +12,21 @@ from faceatlas.cli.options import (
     detector_option,
     echo_json,
     existing_catalog,
+    face_set_option,
     json_option,
     min_face_option,
     open_catalog,
 )
 from faceatlas.decode import load_rgb
 from faceatlas.faces.pipeline import ModelConfig
-from faceatlas.outputs.search import FaceIndex, FaceResult, search_face_id, search_faces
+from faceatlas.outputs.search import (
+    FaceIndex,
+    FaceResult,
+    catalog_pipeline,
+    search_face_id,
+    search_faces,
+)
+from faceatlas.paths import shown_path
 
 LOOPBACK = "127.0.0.1"
 
@@ -31,7 +39,7 @@ def _print_results(results: list[FaceResult], source: str) -> None:
         for rank, match in enumerate(result.matches, start=1):
             click.echo(
                 f"  {rank:3d}. {match.distance:.3f}  {match.person or '-':<20}  "
-                f"{match.path}  (face {match.face_id})"
+                f"{shown_path(match.path)}  (face {match.face_id})"
             )
 
 
@@ -44,22 +52,21 @@ def _print_results(results: list[FaceResult], source: str) -> None:
               help="How many look-alikes per face.")
 @click.option("--face-id", type=int, help="Query a face already in the catalog instead of PHOTO.")
 @json_option('Print a JSON list, one {"box", "matches"} object per query face.')
-@detector_option
-@min_face_option
+@face_set_option
 def search(
     photo: Path | None,
     db_path: Path,
     k: int,
     face_id: int | None,
     as_json: bool,
-    detector: str,
-    min_face: int,
+    face_set: str | None,
 ) -> None:
     """Find the faces in PHOTO and, for each, the K most similar faces in the catalog.
 
     Each match shows its distance (0 = identical; below about 0.4 usually the same person),
-    its person and its photo. The search index is kept beside the catalog (DB.faiss) and
-    updated automatically when the catalog changes.
+    its person and its photo. PHOTO's faces are found and embedded with the model that made the
+    catalog's faces (its recorded spec). The search index is kept beside the catalog (DB.faiss)
+    and updated automatically when the catalog changes.
 
     \b
     Examples:
@@ -69,17 +76,15 @@ def search(
     """
     if (photo is None) == (face_id is None):
         raise click.UsageError("give either PHOTO or --face-id")
-    with open_catalog(db_path, must_exist=True) as catalog:
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
+        index = FaceIndex.open(catalog)
         if face_id is not None:
-            index = FaceIndex.open(catalog)
             results = [search_face_id(catalog, index, face_id, k)]
             source = f"face {face_id}"
         else:
-            rgb = load_rgb(photo)
-            pipeline = ModelConfig(detector=detector, min_face=min_face).build()
-            index = FaceIndex.open(catalog, model=pipeline.name)
-            results = search_faces(catalog, index, pipeline.analyze(rgb), k)
-            source = str(photo)
+            faces = catalog_pipeline(catalog).analyze(load_rgb(photo))
+            results = search_faces(catalog, index, faces, k)
+            source = shown_path(str(photo))
     if as_json:
         echo_json([r.to_json() for r in results])
     else:

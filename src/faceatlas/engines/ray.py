@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from faceatlas.engines.task import analyze_image
+from faceatlas.errors import UsageError
 from faceatlas.faces.model import FaceModel
 from faceatlas.faces.record import ImageResult
 from faceatlas.sources import ImageFile, read_source
@@ -45,7 +46,7 @@ def import_ray() -> Any:
         import ray
         import ray.data  # the Data library is a separate extra of ray
     except ImportError as err:
-        raise RuntimeError(
+        raise UsageError(
             f"the ray engine needs Ray Data: pip install 'faceatlas[ray]' ({err})"
         ) from err
     return ray

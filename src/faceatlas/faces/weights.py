@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from faceatlas.errors import ModelError
+
 CNN_DETECTOR = "mmod_human_face_detector.dat"
 LANDMARKS_5 = "shape_predictor_5_face_landmarks.dat"
 RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 
 
-class ModelFilesMissing(FileNotFoundError):
+class ModelFilesMissing(ModelError, FileNotFoundError):
     """A model weight file could not be found."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from faceatlas.atomic import atomic_write
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import ExportRow
+from faceatlas.errors import NoPeopleYet, UsageError
 from faceatlas.sources import IMAGE_SUFFIXES, read_source
 
 MANIFEST = "manifest.csv"
@@ -40,11 +41,13 @@ class ExportSummary:
 def export_people(
     catalog: Catalog, out: str | Path, mode: str = "symlink", min_faces: int = 2
 ) -> ExportSummary:
-    """Export the current clustering of ``catalog`` into ``out``."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
-    if min_faces < 1:
-        raise ValueError(f"min_faces must be >= 1, got {min_faces}")
+    """Export the current clustering of ``catalog`` into ``out``.
+
+    Raises ``NoPeopleYet`` when the catalog's face set has not been grouped.
+    """
+    check_export_settings(mode, min_faces)
+    if catalog.clustering() is None:
+        raise NoPeopleYet()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _remove_previous_export(out)
@@ -88,6 +91,14 @@ def export_people(
     return ExportSummary(
         people=len(people), faces=len(rows), unknown_faces=unknown, files=len(written)
     )
+
+
+def check_export_settings(mode: str, min_faces: int) -> None:
+    """``UsageError`` for settings ``export_people`` cannot work with (check before long work)."""
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose one of {MODES}")
+    if min_faces < 1:
+        raise UsageError(f"min_faces must be >= 1, got {min_faces}")
 
 
 def _file_names(

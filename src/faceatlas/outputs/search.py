@@ -35,7 +35,9 @@ import numpy as np
 from faceatlas.atomic import atomic_write
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceMatrix
-from faceatlas.errors import FaceatlasError
+from faceatlas.errors import FaceatlasError, UsageError
+from faceatlas.faces.model import Analyzer
+from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import Face
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,12 @@ class IndexParams:
 
     def __post_init__(self) -> None:
         if self.flat_below < 0 or self.lists < 0:
-            raise ValueError(f"flat_below and lists must be >= 0, got {self}")
+            raise UsageError(f"flat_below and lists must be >= 0, got {self}")
         if not 0 < self.probe <= 1:
-            raise ValueError(f"probe must be in (0, 1], got {self.probe}")
+            raise UsageError(f"probe must be in (0, 1], got {self.probe}")
         for name in ("min_probe", "rerank"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     @property
     def built_with(self) -> dict:
@@ -156,6 +158,14 @@ def catalog_model(catalog: Catalog, model: str | None = None) -> str:
     if face_set is None:
         raise SearchError("the catalog has no faces yet; run `faceatlas index` first")
     return face_set.name
+
+
+def catalog_pipeline(catalog: Catalog) -> Analyzer:
+    """The face model that made the selected face set (from its recorded spec), built, so
+    query photos are embedded exactly as the catalog's faces were."""
+    if catalog.face_set is None:
+        raise SearchError("the catalog has no faces yet; run `faceatlas index` first")
+    return ModelConfig.from_spec(catalog.face_set.spec).build()
 
 
 def faces_digest(matrix: FaceMatrix, count: int) -> str:
@@ -315,7 +325,7 @@ class FaceIndex:
         ``exclude[i]``, if given, is a face id left out of query i's results (the query itself).
         """
         if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+            raise UsageError(f"k must be >= 1, got {k}")
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.vectors.shape[1]:
             raise SearchError(

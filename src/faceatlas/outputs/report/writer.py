@@ -17,6 +17,7 @@ import plotly.offline
 from faceatlas.atomic import atomic_write
 from faceatlas.catalog import Catalog
 from faceatlas.decode import DecodeError
+from faceatlas.errors import NoPeopleYet
 from faceatlas.outputs.report.assets import CSS, JS
 from faceatlas.outputs.report.content import Content, ReportError, gather, shown_faces
 from faceatlas.outputs.report.figures import map_figure, sizes_figure
@@ -93,7 +94,7 @@ def write_report(
         clock = now
 
     if catalog.clustering() is None:
-        raise ReportError("no people yet; run `faceatlas cluster` first")
+        raise NoPeopleYet()
     content = gather(catalog, min_faces=config.min_faces)
     lap("read")
     labels = None
