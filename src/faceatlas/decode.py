@@ -82,6 +82,8 @@ def image_format(source: bytes | BinaryIO | str | Path) -> str:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(stream, formats=available_formats()) as image:
                 return image.format or "unknown"
+    except DecodeError:
+        raise
     except Exception as err:
         raise _decode_error(err) from err
     finally:
@@ -111,8 +113,9 @@ def load_rgb(
     else:
         try:
             size = os.stat(source).st_size
-        except OSError as err:
-            raise DecodeError(f"unreadable file: {err.strerror or err}") from err
+        except (OSError, ValueError) as err:  # ValueError: a NUL in the name
+            reason = getattr(err, "strerror", None) or err
+            raise DecodeError(f"unreadable file: {reason}") from err
         if size == 0:
             raise DecodeError("empty file")
         if size > limit:
@@ -131,14 +134,14 @@ def load_rgb(
                 image.seek(0)
                 image.load()
                 return _to_rgb(ImageOps.exif_transpose(image))
+    except DecodeError:
+        raise
     except Exception as err:  # any failure on one input, whatever its type, is that input's
         raise _decode_error(err) from err
 
 
 def _decode_error(err: Exception) -> DecodeError:
     """The ``DecodeError`` for what decoding one image raised: a short reason."""
-    if isinstance(err, DecodeError):
-        return err
     if isinstance(err, UnidentifiedImageError):
         return DecodeError("not an image (unknown or unsupported format)")
     if isinstance(err, Image.DecompressionBombError):
