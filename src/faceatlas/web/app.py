@@ -115,12 +115,14 @@ class Searcher:
     def __init__(
         self,
         db_path: Path,
+        face_set: str,
         pipeline: FacePipeline,
         params: IndexParams | None,
         thumbs_dir: Path,
         limits: Limits,
     ) -> None:
         self.db_path = db_path
+        self.face_set = face_set  # every catalog connection reads this face set's faces
         self.pipeline = pipeline
         self.params = params
         self.thumbs_dir = thumbs_dir
@@ -132,7 +134,7 @@ class Searcher:
         # since (its data_version is per connection); it lives on one thread of its own, as
         # SQLite connections are used from the thread that opened them.
         self._watcher = ThreadPoolExecutor(1, thread_name_prefix="faceatlas-watch")
-        self._watch: Catalog = self._watcher.submit(Catalog, db_path).result()
+        self._watch: Catalog = self._watcher.submit(self._open_catalog).result()
         self._seen = self._data_version()
         self._index = self._open_index()
 
@@ -146,7 +148,7 @@ class Searcher:
 
     def _open_index(self) -> FaceIndex:
         with self.catalog() as catalog:
-            return FaceIndex.open(catalog, model=self.pipeline.name, params=self.params)
+            return FaceIndex.open(catalog, params=self.params)
 
     @property
     def index(self) -> FaceIndex:
@@ -186,9 +188,13 @@ class Searcher:
         with self.decode_slot(max(self.limits.decode_wait, THUMB_DECODE_WAIT)):
             return face_thumbnail(face, self.thumbs_dir)
 
+    def _open_catalog(self) -> Catalog:
+        return Catalog(self.db_path, model=self.face_set)
+
     @contextmanager
     def catalog(self) -> Iterator[Catalog]:
-        with Catalog(self.db_path) as catalog:
+        """A connection of this thread, reading the app's face set."""
+        with self._open_catalog() as catalog:
             yield catalog
 
     def search_photo(self, data: bytes, k: int) -> dict:
@@ -257,9 +263,32 @@ def check_image_bytes(data: bytes, content_type: str | None, max_upload: int) ->
         raise HTTPException(415, "not an image: send a JPEG, PNG, WebP, GIF, BMP or TIFF") from err
 
 
+def query_model(
+    db_path: Path, face_set: str | None, model: ModelConfig | None
+) -> tuple[str, ModelConfig]:
+    """The face set the app serves (``face_set``, or the catalog's default now, kept for the
+    app's life) and the model that embeds uploads as that set's faces were: its recorded spec,
+    with only the runtime (embedder runtime, threads, model files) taken from ``model``."""
+    with Catalog(db_path, model=face_set) as catalog:
+        chosen = catalog.face_set
+    if chosen is None:
+        raise SearchError("the catalog has no faces yet; run `faceatlas index` first")
+    if model is None:
+        return chosen.name, ModelConfig.from_spec(chosen.spec)
+    spec = chosen.spec
+    if (model.detector, model.min_face) != (spec.detector, spec.min_face):
+        log.warning(
+            "face set %s was made with detector %s, min face %d: uploads use those, not %s, %d",
+            chosen.name, spec.detector, spec.min_face, model.detector, model.min_face,
+        )
+    runtime = {"embedder": model.embedder, "threads": model.threads, "models_dir": model.models_dir}
+    return chosen.name, ModelConfig.from_spec(spec, **runtime)
+
+
 def create_app(
     db_path: str | Path,
     *,
+    face_set: str | None = None,
     model: ModelConfig | None = None,
     params: IndexParams | None = None,
     max_upload: int = DEFAULT_MAX_UPLOAD,
@@ -272,6 +301,8 @@ def create_app(
 ) -> FastAPI:
     """The faceatlas web app for the catalog at ``db_path`` (model and index loaded now).
 
+    ``face_set``: the face set to search (default: the catalog's default when the app starts);
+    uploads are embedded by the model its spec records (``model`` sets only the runtime).
     ``allowed_hosts``: the names requests may give in ``Host`` (any port; ``*`` for any,
     ``*.example.org`` for subdomains), default loopback only (``guard.allowed_hosts_for(bind)``
     adds the bound address); others get 400. ``max_upload`` bytes and ``max_upload_pixels``
@@ -286,9 +317,10 @@ def create_app(
     hosts = list(LOOPBACK_HOSTS if allowed_hosts is None else allowed_hosts)
     if not hosts:
         raise ValueError("allowed_hosts must name at least one host")
-    pipeline = (model or ModelConfig()).build()
+    face_set, config = query_model(db_path, face_set, model)
     searcher = Searcher(
-        db_path, pipeline, params, Path(thumbs_dir or thumbs_dir_for(db_path)), limits
+        db_path, face_set, config.build(), params,
+        Path(thumbs_dir or thumbs_dir_for(db_path)), limits,
     )
 
     @asynccontextmanager
