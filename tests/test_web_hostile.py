@@ -367,7 +367,7 @@ def test_decodes_beyond_the_limit_get_503_with_retry_after(client, strict, hosti
     analyze = pipeline.analyze
 
     def slow_analyze(rgb):
-        time.sleep(1.0)
+        time.sleep(2.0)  # far longer than the 0.3 s an upload waits for the slot
         return analyze(rgb)
 
     statuses: list[int] = []
