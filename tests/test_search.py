@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from faceatlas.catalog import Catalog
 from faceatlas.cli import main
+from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import Face, ImageResult, normalise
 from faceatlas.outputs.search import (
     FaceIndex,
@@ -23,7 +24,6 @@ from faceatlas.outputs.search import (
     index_files,
 )
 from tests.conftest import data, faceatlas, lfw_people, link_tree
-from tests.fake_model import FakeModel
 
 IVF = IndexParams(flat_below=0)  # force the ANN index even on a small catalog
 
@@ -85,7 +85,7 @@ def synthetic_catalog(
         for i in range(len(unit))
     ]
     with Catalog(path) as catalog:
-        catalog.face_set_for(FakeModel(dim=128).spec())
+        catalog.face_set_for(ModelConfig().spec())  # as if dlib's model had made them
         catalog.add_results(results)
 
 

@@ -8,17 +8,15 @@ import click
 
 from faceatlas.cli import main
 from faceatlas.cli.options import (
+    count_option,
     db_option,
-    detector_option,
     echo_json,
     existing_catalog,
     face_set_option,
     json_option,
-    min_face_option,
     open_catalog,
 )
 from faceatlas.decode import load_rgb
-from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.outputs.search import (
     FaceIndex,
     FaceResult,
@@ -99,10 +97,19 @@ def search(
               help="TCP port to listen on.")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20.0,
               show_default=True, help="Largest photo accepted by the upload page and API.")
-@detector_option
-@min_face_option
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Another host name requests may be addressed to (repeatable), e.g. the "
+              "machine's name on your network; other Host headers get 400 (DNS rebinding).")
+@count_option("--max-decodes", 2, "Uploads decoded and analysed at once; more wait, then 503.")
+@face_set_option
 def serve(
-    db_path: Path, host: str, port: int, max_upload_mb: float, detector: str, min_face: int
+    db_path: Path,
+    host: str,
+    port: int,
+    max_upload_mb: float,
+    allow_hosts: tuple[str, ...],
+    max_decodes: int,
+    face_set: str | None,
 ) -> None:
     """Serve the look-alike web page and JSON API for a catalog (one process).
 
@@ -117,16 +124,16 @@ def serve(
     Example:
       faceatlas serve --db photos.db --port 8000
     """
-    import uvicorn
-
-    from faceatlas.web import create_app
+    from faceatlas.web import allowed_hosts_for, create_app, run_server
 
     app = create_app(
         existing_catalog(db_path),
-        model=ModelConfig(detector=detector, min_face=min_face),
+        face_set=face_set,
         max_upload=int(max_upload_mb * 2**20),
+        allowed_hosts=allowed_hosts_for(host, allow_hosts),
+        max_decodes=max_decodes,
     )
     if host != LOOPBACK:
         click.echo(f"warning: listening on {host}: other machines can reach this catalog", err=True)
     click.echo(f"serving {db_path} on http://{host}:{port}/ (Ctrl+C to stop)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run_server(app, host, port)

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import math
 import os
 import stat
-import tarfile
 import threading
-import zipfile
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
@@ -546,52 +543,15 @@ def open_regular(path: str) -> io.BufferedReader:
     return os.fdopen(fd, "rb")
 
 
-def read_at_most(handle: io.BufferedIOBase, limit: int) -> bytes:
-    """All of a stream if it holds at most ``limit`` bytes (reads ``limit + 1`` at most)."""
-    try:
-        data = handle.read(limit + 1)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise Unservable("the photo can no longer be read") from err
-    if len(data) > limit:
-        raise Unservable("the photo is too large to serve")
-    return data
-
-
 def read_contained(path: str, source: str, limit: int) -> bytes:
-    """The bytes of a TSV row or archive member, reading at most ``limit`` of them (checked
-    against the size its container declares first, then while reading)."""
+    """The bytes of a TSV row or archive member, at most ``limit`` of them (``read_source``:
+    checked against the size its container declares, then while reading)."""
     try:
-        where = json.loads(source)
-        if "tsv" in where:
-            if int(where["length"]) > limit * 4 // 3 + 8:  # base64 of at most limit bytes
-                raise Unservable("the photo is too large to serve")
-            data = read_source(path, source)
-        elif "zip" in where:
-            with zipfile.ZipFile(where["zip"]) as zf:
-                info = zf.getinfo(where["member"])
-                if info.file_size > limit:
-                    raise Unservable("the photo is too large to serve")
-                with zf.open(info) as member:
-                    data = read_at_most(member, limit)
-        elif "tar" in where:
-            with tarfile.open(where["tar"], "r:*") as tf:
-                info = tf.getmember(where["member"])
-                member = tf.extractfile(info) if info.isfile() else None
-                if member is None:
-                    raise Unservable("the photo is no longer a file in its archive")
-                if info.size > limit:
-                    raise Unservable("the photo is too large to serve")
-                data = read_at_most(member, limit)
-        else:
-            raise Unservable("the photo's container is unknown")
-    except Unservable:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
-            tarfile.TarError) as err:
+        return read_source(path, source, max_bytes=limit)
+    except ImageTooLarge as err:
+        raise Unservable("the photo is too large to serve") from err
+    except (OSError, ValueError) as err:
         raise Unservable("the photo can no longer be read from its container") from err
-    if len(data) > limit:
-        raise Unservable("the photo is too large to serve")
-    return data
 
 
 def cached_file(request: Request, path: Path, media_type: str, cache_control: str) -> Response:
