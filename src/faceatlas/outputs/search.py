@@ -34,7 +34,7 @@ import numpy as np
 
 from faceatlas.atomic import atomic_write
 from faceatlas.catalog import Catalog
-from faceatlas.catalog.store import FaceMatrix
+from faceatlas.catalog.store import FaceMatrix, FaceRow
 from faceatlas.errors import FaceatlasError, UsageError
 from faceatlas.faces.model import Analyzer
 from faceatlas.faces.pipeline import ModelConfig
@@ -114,13 +114,24 @@ class Match:
     person_id: int | None
     person: str | None
 
+    @classmethod
+    def of(cls, row: FaceRow, distance: float) -> Match:
+        """The match of a stored face at ``distance`` from the query."""
+        return cls(
+            row.face_id, row.image_id, row.image_path, row.box, distance, row.person_id,
+            row.person,
+        )
+
     def to_json(self) -> dict:
-        """The public JSON shape of a match (CLI ``--json``)."""
+        """The one JSON shape of a match (CLI ``--json``; the web API adds its URLs)."""
         return {
-            "path": self.path,
             "face_id": self.face_id,
-            "distance": round(self.distance, 6),
+            "image_id": self.image_id,
+            "path": self.path,
+            "box": list(self.box),
+            "person_id": self.person_id,
             "person": self.person,
+            "distance": round(self.distance, 6),
         }
 
 
@@ -386,18 +397,7 @@ def describe(catalog: Catalog, hits: list[Hit]) -> list[Match]:
     missing = [h.face_id for h in hits if h.face_id not in rows]
     if missing:
         raise SearchError(f"faces {missing} left the catalog since the index was loaded")
-    return [
-        Match(
-            face_id=h.face_id,
-            image_id=rows[h.face_id].image_id,
-            path=rows[h.face_id].image_path,
-            box=rows[h.face_id].box,
-            distance=h.distance,
-            person_id=rows[h.face_id].person_id,
-            person=rows[h.face_id].person,
-        )
-        for h in hits
-    ]
+    return [Match.of(rows[h.face_id], h.distance) for h in hits]
 
 
 def search_faces(

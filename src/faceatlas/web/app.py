@@ -215,22 +215,23 @@ class Searcher:
         return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "faces": found}
 
 
-def face_json(row: FaceRow | Match) -> dict:
-    path = row.image_path if isinstance(row, FaceRow) else row.path
-    return {
-        "face_id": row.face_id,
-        "image_id": row.image_id,
-        "file": Path(path).name,
-        "box": list(row.box),
-        "person_id": row.person_id,
-        "person": row.person,
-        "thumb": f"/api/faces/{row.face_id}/thumb",
-        "image": f"/api/images/{row.image_id}",
-    }
+def face_json(row: FaceRow) -> dict:
+    """A catalog face as the API shows it: a match's shape without a distance."""
+    found = match_json(Match.of(row, 0.0))
+    del found["distance"]
+    return found
 
 
 def match_json(match: Match) -> dict:
-    return face_json(match) | {"distance": round(match.distance, 6)}
+    """A match for web clients: ``Match.to_json`` with its photo's file name instead of its
+    full path, and the URLs of its thumbnail and photo."""
+    face = match.to_json()
+    shown = {key: value for key, value in face.items() if key != "path"}
+    return shown | {
+        "file": Path(face["path"]).name,
+        "thumb": f"/api/faces/{face['face_id']}/thumb",
+        "image": f"/api/images/{face['image_id']}",
+    }
 
 
 def parse_id(text: str, what: str) -> int:
