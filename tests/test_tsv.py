@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from faceatlas.catalog import Catalog
+from faceatlas.index import IndexConfig, Inputs, index_inputs
 from faceatlas.people.cluster import cluster_catalog
 from faceatlas.sources import TsvSpec, dry_run_tsv, iter_tsv, parse_range
 from tests.conftest import faceatlas, lfw_people
+from tests.fake_model import PALETTE, FakeModel, draw_faces
 
 BAD_ROWS = {  # row -> words its recorded reason must contain
     12: "not base64",
@@ -225,3 +227,21 @@ def test_duplicate_keys_first_row_wins_later_ones_are_bad_rows(tmp_path):
     # a range sees only its rows: row 2 is then the first "a"
     ranged = iter_tsv(tsv, TsvSpec(key_column=0, image_column=1, start=2))
     assert next(ranged).path == "a"
+
+
+def test_a_key_repeated_in_another_file_is_a_duplicate_in_every_run(tmp_path):
+    photos = [draw_faces(tmp_path / f"{i}.png", [PALETTE[i]]) for i in range(3)]
+    rows = [b"a\t" + b64(photos[0]), b"b\t" + b64(photos[1])]
+    one = write_tsv(tmp_path / "one.tsv", rows)
+    two = write_tsv(tmp_path / "two.tsv", [b"c\t" + b64(photos[2]), b"a\t" + b64(photos[2])])
+    spec = TsvSpec(key_column=0, image_column=1)
+    config = IndexConfig(model=FakeModel(), workers=1)
+    with Catalog(tmp_path / "c.db") as catalog:
+        inputs = Inputs(tsv=(one, two), tsv_spec=spec)
+        first = index_inputs(catalog, inputs, config)
+        assert (first.processed, first.errors) == (4, 1)
+        assert catalog.errors() == [(f"{two}#a#dup1", f"duplicate key (first seen in {one})")]
+        a = next(r for r in catalog.faces() if r.image_path == "a")
+        assert catalog.image_sources(["a"])["a"][1] == a.image_source and one.name in a.image_source
+        again = index_inputs(catalog, inputs, config)
+        assert (again.processed, again.skipped) == (0, 4)

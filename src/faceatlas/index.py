@@ -40,6 +40,7 @@ from faceatlas.sources import (
 )
 
 ENGINES = ("local", "ray")
+STREAM_BYTES = 256 * 2**20  # encoded bytes of streamed items held at once while keys are checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,16 +191,66 @@ def index_inputs(
 def _pending_stream(
     catalog: Catalog, items: Iterable[ImageFile], chunk_size: int, summary: IndexSummary
 ) -> Iterator[ImageFile]:
-    """Items not yet in the catalog (or changed), checking keys ``chunk_size`` at a time."""
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, chunk_size)):
-        known = catalog.known_among([item.path for item in chunk])
+    """Items not yet in the catalog (or changed), checking keys ``chunk_size`` at a time.
+
+    A key that came first from another container (a TSV key column repeated across files),
+    in the catalog or earlier in this run, is a duplicate: the first wins, the later one is
+    recorded as a failed item. Keys of this run are remembered only for keyed rows.
+    """
+    first_from: dict[str, str | None] = {}  # keyed item -> the container it came from first
+    for chunk in _bounded_chunks(items, chunk_size, STREAM_BYTES):
         summary.found += len(chunk)
+        known = catalog.known_among([item.path for item in chunk])
+        changed = [i.path for i in chunk if i.path in known and i.source is not None]
+        for path, (_, source) in catalog.image_sources(changed).items():
+            first_from.setdefault(path, _container(source))
+        checked = []
+        for item in chunk:
+            container = _container(item.source)
+            if container is not None and not item.path.startswith(container + "#"):
+                first = first_from.setdefault(item.path, container)
+                if first != container:
+                    item = _duplicate(item, first)
+            checked.append(item)
+        chunk = checked
+        known |= catalog.known_among([i.path for i in chunk if i.path not in known])
         for item in chunk:
             if known.get(item.path) == (item.size, item.mtime_ns):
                 summary.skipped += 1
             else:
                 yield item
+
+
+def _bounded_chunks(
+    items: Iterable[ImageFile], count: int, budget: int
+) -> Iterator[list[ImageFile]]:
+    """``items`` in lists of ``count``, cut sooner when their image bytes reach ``budget``."""
+    chunk: list[ImageFile] = []
+    held = 0
+    for item in items:
+        chunk.append(item)
+        held += len(item.data or b"")
+        if len(chunk) >= count or held >= budget:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
+        yield chunk
+
+
+def _container(source: str | None) -> str | None:
+    """The file a container locator points into (TSV file or archive), or None."""
+    if source is None:
+        return None
+    where = json.loads(source)
+    return where.get("tsv") or where.get("zip") or where.get("tar")
+
+
+def _duplicate(item: ImageFile, first: str | None) -> ImageFile:
+    """``item`` as a failed item: its key came first from the container ``first``."""
+    row = json.loads(item.source).get("row")
+    key = f"{_container(item.source)}#{item.path}#dup{row}"
+    error = f"duplicate key (first seen in {first})"
+    return ImageFile(key, item.size, item.mtime_ns, error=error, segment=item.segment)
 
 
 def _engine(items: Iterable[ImageFile], config: IndexConfig, workers: int) -> Iterator[ImageResult]:
