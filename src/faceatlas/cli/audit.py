@@ -10,11 +10,12 @@ import click
 from faceatlas.cli import main
 from faceatlas.cli.options import (
     count_option,
-    detector_option,
     echo_json,
+    face_set_option,
     json_option,
-    min_face_option,
+    model_options,
     quiet_option,
+    recorded_model,
     show_progress,
     workers_option,
 )
@@ -84,8 +85,8 @@ def auto_option(name: str, help: str) -> Callable[[Callable], Callable]:
     "moved or deleted.",
 )
 @workers_option
-@detector_option
-@min_face_option
+@model_options
+@face_set_option
 @json_option("Print the summary as one JSON object.")
 @quiet_option
 def audit(
@@ -97,8 +98,8 @@ def audit(
     top: int,
     apply: tuple[str, Path] | None,
     workers: int,
-    detector: str,
-    min_face: int,
+    model: ModelConfig,
+    face_set: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -120,7 +121,10 @@ def audit(
         out,
         db_path,
         AuditConfig(threshold=threshold, margin=margin),  # checked before any long work
-        IndexConfig(model=ModelConfig(detector=detector, min_face=min_face), workers=workers),
+        IndexConfig(
+            model=recorded_model(db_path or out / AUDIT_CATALOG, face_set) or model,
+            workers=workers,
+        ),
         top=top,
         quarantine_to=None if apply is None else apply[1],
         show_progress=show_progress(quiet),

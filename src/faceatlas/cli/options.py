@@ -59,7 +59,8 @@ face_set_option = click.option(
     metavar="NAME",
     default=None,
     help="The face set to use, for a catalog indexed with several face models (names: "
-    "`faceatlas stats`). Default: the one indexed last. The query model is the one that made it.",
+    "`faceatlas stats`). Default: the one indexed last. New photos are analysed with the model "
+    "that made it.",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 workers_option = count_option(
@@ -187,6 +188,15 @@ def open_catalog(db_path: Path, must_exist: bool = False, face_set: str | None =
     """Open the catalog, reading ``face_set`` (default: the one indexed last); with
     ``must_exist``, raise ``CatalogMissing`` when there is none."""
     return Catalog(existing_catalog(db_path) if must_exist else db_path, model=face_set)
+
+
+def recorded_model(db_path: Path, face_set: str | None) -> ModelConfig | None:
+    """The model that made ``face_set`` of the catalog (to index more with it), or None when no
+    face set is named."""
+    if face_set is None:
+        return None
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
+        return ModelConfig.from_spec(catalog.face_set.spec)
 
 
 def echo_json(obj: Any) -> None:
