@@ -10,8 +10,10 @@ the last index run wrote to), so faces of different models never mix.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +31,7 @@ from faceatlas.faces.spec import ModelSpec
 
 EMBEDDING_DTYPE = np.float32
 DEFAULT_FACE_SET = "default_face_set"  # meta key: the set the last index run wrote to
+DISK_FULL_BYTES = 1 << 20  # less free space than this beside a failing catalog: "disk full"
 
 
 def person_label(rank: int, name: str | None = None) -> str:
@@ -129,7 +132,10 @@ class Catalog:
     ) -> None:
         self.path = str(path)
         self.read_only = _is_read_only(self.path) if read_only is None else read_only
-        self._conn = _connect(self.path, self.read_only)
+        try:
+            self._conn = _connect(self.path, self.read_only)
+        except sqlite3.OperationalError as err:
+            raise storage_error(self.path, err) from err
         self._savepoints = 0
         self.batch = max(1, self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 8)
         self.face_set: FaceSet | None = None
@@ -152,17 +158,26 @@ class Catalog:
         conn = self._conn
         outermost = not conn.in_transaction
         name = f"sp{self._savepoints}"
-        conn.execute("BEGIN IMMEDIATE" if outermost else f"SAVEPOINT {name}")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if outermost else f"SAVEPOINT {name}")
+        except sqlite3.OperationalError as err:
+            raise storage_error(self.path, err) from err
         self._savepoints += 1
         try:
             yield
-        except BaseException:
-            conn.execute("ROLLBACK" if outermost else f"ROLLBACK TO {name}")
-            if not outermost:
-                conn.execute(f"RELEASE {name}")
+        except BaseException as err:
+            if conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                conn.execute("ROLLBACK" if outermost else f"ROLLBACK TO {name}")
+                if not outermost:
+                    conn.execute(f"RELEASE {name}")
+            if isinstance(err, sqlite3.OperationalError):
+                raise storage_error(self.path, err) from err
             raise
         else:
-            conn.execute("COMMIT" if outermost else f"RELEASE {name}")
+            try:
+                conn.execute("COMMIT" if outermost else f"RELEASE {name}")
+            except sqlite3.OperationalError as err:
+                raise storage_error(self.path, err) from err
         finally:
             self._savepoints -= 1
 
@@ -723,6 +738,16 @@ def _text(data: bytes) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def storage_error(path: str, err: sqlite3.OperationalError) -> StorageError:
+    """``err`` from SQLite as one clear ``StorageError``: what failed, and why if the disk says."""
+    reason = str(err)
+    folder = os.path.dirname(os.path.abspath(path))
+    with contextlib.suppress(OSError):
+        if path != ":memory:" and shutil.disk_usage(folder).free < DISK_FULL_BYTES:
+            reason = f"the disk is full ({reason}): free some space or use a --db elsewhere"
+    return StorageError(f"cannot use the catalog {path}: {reason}")
 
 
 def _is_read_only(path: str) -> bool:
