@@ -93,8 +93,7 @@ def main() -> None:
             )
         matrix = catalog.face_matrix(order="path")  # the input `faceatlas cluster` gives
         truth = folder_labels(catalog)
-        norm_of = dict(catalog.conn.execute("SELECT id, embedding_norm FROM faces"))
-        norms = np.array([norm_of[int(i)] for i in matrix.face_ids], dtype=np.float32)
+        norms = catalog.embedding_norms(matrix.face_ids)
     X, groups, face_ids = matrix.vectors, matrix.image_ids, matrix.face_ids
     print(
         f"{len(X)} faces in {images} images, {len(truth)} labelled, "

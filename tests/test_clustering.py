@@ -20,7 +20,12 @@ from faceatlas.people.infomap_graph import Infomap
 from faceatlas.people.leader import Leader
 from faceatlas.people.methods import METHODS, make_clusterer
 from faceatlas.people.rank_order import RankOrder, _distance, _position
-from faceatlas.people.threshold import auto_threshold, cannot_link_pairs
+from faceatlas.people.threshold import (
+    DLIB_STRANGERS,
+    PER_FACE,
+    auto_threshold,
+    cannot_link_pairs,
+)
 from tests.conftest import faceatlas, lfw_people, link_tree
 
 PEOPLE, PER_PERSON = 10, 10
@@ -256,37 +261,49 @@ def test_cannot_link_pairs_are_faces_sharing_a_photo():
     assert sorted(zip(i.tolist(), j.tolist(), strict=True)) == [(0, 2), (0, 4), (1, 5), (2, 4)]
 
 
-def people(n_people: int, per_person: int, dim: int = 64, seed: int = 0) -> np.ndarray:
-    """Faces of many people, with stranger and same-person distances like a face model's."""
-    rng = np.random.default_rng(seed)
-    base = unit(rng.standard_normal((1, dim)))
-    centres = unit(base + 0.075 * rng.standard_normal((n_people, dim)))
-    faces = np.repeat(centres, per_person, axis=0)
-    return unit(faces + 0.03 * rng.standard_normal(faces.shape))
+def test_stranger_curve_is_monotone_and_inverts():
+    cuts = np.linspace(0.2, 0.5, 61)
+    cdf = DLIB_STRANGERS.cdf(cuts)
+    assert np.all(np.diff(cdf) > 0) and cdf[0] > 0 and 0.1 < cdf[-1] < 0.2
+    for t in (0.22, 0.3, 0.345, 0.41):  # below the table too (its slope goes on)
+        assert DLIB_STRANGERS.cut_for(float(DLIB_STRANGERS.cdf(t))) == pytest.approx(t, abs=1e-6)
 
 
 def test_auto_threshold_falls_as_collections_grow():
-    few = auto_threshold(people(20, 5))
-    many = auto_threshold(people(1000, 5))
-    assert 0.3 < few.mu < 0.8 and few.sigma > 0.02  # stranger distances, measured
-    assert many.threshold < few.threshold
-    # more photos per person: more genuine links, so a higher cut is safe
-    assert auto_threshold(people(100, 20)).threshold > auto_threshold(people(1000, 2)).threshold
+    """The cut keeps PER_FACE expected stranger links per face: more faces, a lower cut."""
+    rng = np.random.default_rng(0)
+    cuts = []
+    for n in (50, 500, 5000):
+        X = unit(rng.standard_normal((n, 8)))
+        choice = auto_threshold(X, method="infomap")
+        assert choice.strangers == pytest.approx(PER_FACE["infomap"] * n, rel=0.01)
+        assert choice.pairs == n * (n - 1) // 2 and choice.faces == n
+        cuts.append(choice.threshold)
+    assert cuts[0] > cuts[1] > cuts[2] and 0.3 < cuts[1] < 0.4
+    # faces of one photo are not pairs of strangers to count
+    X = unit(rng.standard_normal((500, 8)))
+    pairs = auto_threshold(X, np.repeat(np.arange(250), 2), method="infomap").pairs
+    assert pairs == 500 * 499 // 2 - 250
+    # a sample of a larger collection is judged at the collection's size (streaming leader)
+    whole = auto_threshold(X, method="leader", faces=50_000)
+    assert whole.faces == 50_000 and whole.threshold < auto_threshold(X, method="leader").threshold
+    assert "model curve" in whole.reason and "50,000 faces" in whole.reason
 
 
 def test_auto_threshold_backs_off_when_faces_of_one_photo_merge():
     X = blobs([50] * 20, spread=0.3, seed=9)
     groups = np.arange(len(X))
-    groups[[0, 1]] = -1  # two faces of person 0 "share a photo": a forced conflict
+    groups[[0, 1]] = -1  # two faces "share a photo"
     calls = []
 
-    def cluster(t: float) -> np.ndarray:
+    def conflicts(t: float) -> float:
         calls.append(t)
-        return np.zeros(len(X), np.int64) if t > calls[0] - 0.02 else np.arange(len(X))
+        return 1.0 if t > calls[0] - 0.02 else 0.0
 
-    choice = auto_threshold(X, groups, cluster=cluster)
+    choice = auto_threshold(X, groups, conflicts=conflicts)
     assert choice.steps == 2 and choice.threshold == pytest.approx(choice.base - 0.02)
-    assert choice.conflicts == 0.0
+    assert choice.conflicts == 0.0 and "lowered 2x" in choice.reason
+    assert auto_threshold(X, np.arange(len(X)), conflicts=conflicts).conflicts is None
 
 
 def test_cluster_command_methods_and_graph_cache(people_catalog):

@@ -21,6 +21,7 @@ from faceatlas.people.base import (
     sparse_distances,
     validate_params,
 )
+from faceatlas.people.constraints import enforce_one_photo
 
 FULL_MAX = 20_000
 LINKAGES = ("average", "complete", "single")
@@ -67,12 +68,14 @@ class Agglomerative:
     def fit(
         self, X: np.ndarray, groups: np.ndarray | None = None, graph: KnnGraph | None = None
     ) -> Agglomerative:
-        """Cluster rows of ``X`` (``groups`` is not used: linkage has no cannot-link rule)."""
+        """Cluster rows of ``X``; scikit-learn's linkage has no cannot-link rule, so a group
+        holding two faces of one ``groups`` value (photo) is split afterwards."""
         validate_params(self, self._parameter_constraints)
         X = check_unit(X)
         n = len(X)
         if n < 2:
             self.labels_ = np.zeros(n, dtype=np.int64)
+            self.people_split_, self.conflicts_ = 0, 0.0
             return self
         connectivity = None
         if n > FULL_MAX:
@@ -87,5 +90,5 @@ class Agglomerative:
             linkage=self.linkage,
             connectivity=connectivity,
         )
-        self.labels_ = model.fit(X).labels_.astype(np.int64)
+        self.labels_ = enforce_one_photo(self, X, model.fit(X).labels_, groups)
         return self

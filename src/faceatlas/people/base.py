@@ -4,7 +4,8 @@ A clusterer follows scikit-learn's estimator shape: ``__init__`` only stores key
 ``fit(X, groups=None, graph=None)`` checks them against the class's ``_parameter_constraints``
 table, sets ``labels_`` (0..n_clusters-1, or -1 for "no person") and returns ``self``. ``X`` is
 an (N, D) array of unit embeddings and is never modified. ``groups`` holds each face's image id:
-graph methods drop edges between faces of one image (two faces in one photo are two people).
+two faces of one photo are two people. Graph methods drop the edges between them, and every
+method enforces the rule on its result (:mod:`faceatlas.people.constraints`).
 ``graph`` is a ready :class:`KnnGraph` of ``X`` (the cluster step passes the cached one); graph
 methods build it when it is missing. :class:`GraphClusterer` does these shared steps of the
 graph methods' ``fit``; each method only turns the edges into labels.
@@ -20,6 +21,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from faceatlas.graph import KnnGraph, knn_graph
+from faceatlas.people.constraints import enforce_one_photo
 
 
 def check_range(name: str, value: float, low: float, high: float, low_open: bool = False) -> None:
@@ -100,6 +102,30 @@ def sparse_distances(n: int, src: np.ndarray, dst: np.ndarray, dist: np.ndarray)
     return csr_matrix((vals, (rows, cols)), shape=(n, n))
 
 
+REJOIN_MIN_SIZE = 3  # modules smaller than this are never rejoined: too few faces to judge
+
+
+def rejoin_modules(
+    labels: np.ndarray, src: np.ndarray, dst: np.ndarray, factor: float
+) -> np.ndarray:
+    """``labels`` with every two modules merged that the edges (src, dst) join at least
+    ``factor`` x the smaller module's size times (both of ``REJOIN_MIN_SIZE`` faces or more).
+
+    The parts of one person that a graph method cut apart are joined by hundreds of edges, two
+    people by a handful (docs/clustering.md). Labels must be 0..C-1.
+    """
+    a, b = labels[src], labels[dst]
+    apart = a != b
+    lo, hi = np.minimum(a[apart], b[apart]), np.maximum(a[apart], b[apart])
+    count = int(labels.max()) + 1 if len(labels) else 0
+    pairs, links = np.unique(lo * count + hi, return_counts=True)
+    lo, hi = pairs // count, pairs % count
+    sizes = np.bincount(labels, minlength=count)
+    smaller = np.minimum(sizes[lo], sizes[hi])
+    strong = (smaller >= REJOIN_MIN_SIZE) & (links >= factor * smaller)
+    return dense_labels(components(count, lo[strong], hi[strong])[labels])
+
+
 @dataclass(frozen=True, slots=True)
 class Edges:
     """The kNN graph's edges shorter than the threshold, each pair once, none within one image."""
@@ -121,7 +147,8 @@ class GraphClusterer:
 
     ``fit`` checks the parameters and ``X``, builds the kNN graph (or cuts the given one to
     ``k``), keeps its edges shorter than ``threshold`` between faces of different images, and
-    stores the labels ``_cluster`` makes of them, renumbered 0..C-1 (-1 stays), as ``labels_``.
+    stores the labels ``_cluster`` makes of them as ``labels_``, after the one-photo rule
+    (:mod:`faceatlas.people.constraints`), renumbered 0..C-1 (-1 stays).
     """
 
     uses_graph: ClassVar[bool] = True
@@ -141,7 +168,8 @@ class GraphClusterer:
         X = check_unit(X)
         graph = graph_for(X, graph, self.k)
         src, dst, dist = graph.edges(self.threshold, groups)
-        self.labels_ = dense_labels(self._cluster(Edges(src, dst, dist, graph, groups)))
+        labels = self._cluster(Edges(src, dst, dist, graph, groups))
+        self.labels_ = enforce_one_photo(self, X, labels, groups)
         return self
 
     def _cluster(self, edges: Edges) -> np.ndarray:

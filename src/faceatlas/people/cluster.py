@@ -1,17 +1,25 @@
-"""The cluster step: read embeddings from the catalog, run a method, store the people."""
+"""The cluster step: read embeddings from the catalog, run a method, store the people.
+
+Every method's result obeys the one-photo rule (no person holds two faces of one photo); the
+summary says the cut and why in one line (``reason``) and how many people look doubtful
+(:mod:`faceatlas.people.quality`).
+"""
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from faceatlas.catalog import Catalog
+from faceatlas.catalog import Catalog, FaceMatrix
 from faceatlas.graph import KnnGraph, cached_knn_graph
+from faceatlas.people.constraints import same_photo_conflicts, split_same_photo
 from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, make_clusterer
+from faceatlas.people.quality import PersonSums, quality_from_sums
 from faceatlas.people.threshold import auto_threshold
 
 AUTO = "auto"
@@ -25,9 +33,75 @@ class ClusterSummary:
     people: int
     singletons: int
     method: str
-    threshold: float | None  # None: the method has no threshold (kmeans)
+    threshold: float | None  # None: no single cut (kmeans; per segment, see segment_cuts)
     seconds: float
     auto: dict | None = field(default=None)  # how --threshold auto chose, when it did
+    reason: str = ""  # one line: the cut and why, e.g. "cut 0.340 (auto: model curve, ...)"
+    segment_cuts: dict[str, float | None] | None = None  # per segment: its cut (--per-segment)
+    people_split: int = 0  # people split by the one-photo rule
+    doubtful: int = 0  # people whose faces look like more than one person (people.quality)
+
+
+def describe_cut(threshold: float | None, auto: dict | None, method: str) -> str:
+    """The one-line reason, e.g. ``cut 0.340 (auto: model curve, 181 faces, ...)``."""
+    if threshold is None:
+        return f"{method}: no distance cut"
+    if auto is None:
+        return f"cut {threshold:.3f} (fixed)"
+    return f"cut {threshold:.3f} ({auto['reason']})"
+
+
+@dataclass(slots=True)
+class PeopleFit:
+    """One clustering of a set of vectors: labels, the cut, how auto chose it."""
+
+    labels: np.ndarray
+    threshold: float | None
+    auto: dict | None
+    people_split: int  # people the one-photo rule split
+
+
+def fit_people(
+    vectors: np.ndarray,
+    groups: np.ndarray | None = None,
+    *,
+    method: str = DEFAULT_METHOD,
+    threshold: float | str = AUTO,
+    seed: int = 0,
+    k: int = DEFAULT_K,
+    n_clusters: int | None = None,
+    graph: KnnGraph | None = None,
+    faces: int | None = None,
+    **options: Any,
+) -> PeopleFit:
+    """Cluster unit ``vectors`` (see :func:`cluster_vectors`), with what the run decided."""
+    runs: dict[float, Any] = {}
+
+    def fitted(t: float) -> Any:
+        if t not in runs:
+            clusterer = make_clusterer(
+                method, threshold=t, seed=seed, k=k, n_clusters=n_clusters, **options
+            )
+            runs[t] = clusterer.fit(vectors, groups=groups, graph=graph)
+        return runs[t]
+
+    if len(vectors) == 0:
+        make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)  # validates
+        return PeopleFit(np.zeros(0, dtype=np.int64), None, None, 0)
+    auto = None
+    if method == "kmeans":
+        used = None
+    elif threshold == AUTO:
+        choice = auto_threshold(
+            vectors, groups, method, conflicts=lambda t: fitted(t).conflicts_, faces=faces
+        )
+        used, auto = choice.threshold, {**choice.as_dict(), "reason": choice.reason}
+    elif isinstance(threshold, str):
+        raise ValueError(f"threshold must be a number or 'auto', got {threshold!r}")
+    else:
+        used = float(threshold)
+    result = fitted(0.0 if used is None else used)
+    return PeopleFit(result.labels_, used, auto, int(result.people_split_))
 
 
 def cluster_vectors(
@@ -40,34 +114,29 @@ def cluster_vectors(
     k: int = DEFAULT_K,
     n_clusters: int | None = None,
     graph: KnnGraph | None = None,
+    faces: int | None = None,
     **options: Any,
 ) -> tuple[np.ndarray, float | None, dict | None]:
     """Cluster unit ``vectors``; returns (labels, threshold used, auto-threshold details).
 
-    ``groups`` are the faces' photo ids (cannot-link pairs). ``threshold="auto"`` chooses the
-    cut with :func:`faceatlas.people.threshold.auto_threshold`.
+    ``groups`` are the faces' photo ids: no person holds two faces of one photo (the
+    one-photo rule, :mod:`faceatlas.people.constraints`). ``threshold="auto"`` chooses the
+    cut with :func:`faceatlas.people.threshold.auto_threshold` (``faces``: the size of the
+    whole collection when ``vectors`` are a sample of it).
     """
-    runs: dict[float, np.ndarray] = {}
-
-    def run(t: float) -> np.ndarray:
-        if t not in runs:
-            clusterer = make_clusterer(
-                method, threshold=t, seed=seed, k=k, n_clusters=n_clusters, **options
-            )
-            runs[t] = clusterer.fit(vectors, groups=groups, graph=graph).labels_
-        return runs[t]
-
-    if len(vectors) == 0:
-        make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)  # validates
-        return np.zeros(0, dtype=np.int64), None, None
-    if method == "kmeans":
-        return run(0.0), None, None
-    if threshold == AUTO:
-        choice = auto_threshold(vectors, groups, method, cluster=run, graph=graph, seed=seed)
-        return run(choice.threshold), choice.threshold, choice.as_dict()
-    if isinstance(threshold, str):
-        raise ValueError(f"threshold must be a number or 'auto', got {threshold!r}")
-    return run(float(threshold)), float(threshold), None
+    fit = fit_people(
+        vectors,
+        groups,
+        method=method,
+        threshold=threshold,
+        seed=seed,
+        k=k,
+        n_clusters=n_clusters,
+        graph=graph,
+        faces=faces,
+        **options,
+    )
+    return fit.labels, fit.threshold, fit.auto
 
 
 def cluster_catalog(
@@ -85,33 +154,47 @@ def cluster_catalog(
 
     Graph methods (and ``--threshold auto``) reuse the kNN graph cached beside the catalog
     file (``<db>.knn-<k>.npz``) while the faces are unchanged, so trying another method or
-    threshold is cheap.
+    threshold is cheap. No person holds two faces of one photo.
     """
     started = time.monotonic()
     clusterer = make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)
     if method == "leader":
-        face_ids, labels, used, auto = _stream_leader(catalog, threshold, seed, options)
+        face_ids, fit, sums = _stream_leader(catalog, threshold, seed, options)
     else:
         uses_graph = getattr(clusterer, "uses_graph", False)
-        face_ids, labels, used, auto = _cluster_in_memory(
+        face_ids, fit, sums = _cluster_in_memory(
             catalog, method, threshold, seed, k, n_clusters, knn, uses_graph, options
         )
-    params: dict[str, Any] = {"threshold": used, "seed": seed, "k": k, **options}
+    params: dict[str, Any] = {"threshold": fit.threshold, "seed": seed, "k": k, **options}
     if n_clusters is not None:
         params["n_clusters"] = n_clusters
-    if auto is not None:
-        params["auto"] = auto
-    catalog.save_clustering(method, params, face_ids, labels)
-    sizes = np.bincount(labels[labels >= 0]) if len(labels) else np.zeros(0, np.int64)
+    if fit.auto is not None:
+        params["auto"] = fit.auto
+    quality = quality_from_sums(sums)
+    doubtful = sum(q.doubtful for q in quality)
+    params["doubtful"] = doubtful
+    catalog.save_clustering(method, params, face_ids, fit.labels)
     return ClusterSummary(
-        faces=len(face_ids),
-        people=int((sizes > 0).sum()),
-        singletons=int((sizes == 1).sum()) + int((labels < 0).sum()),
+        **label_counts(fit.labels),
         method=method,
-        threshold=used,
+        threshold=fit.threshold,
         seconds=time.monotonic() - started,
-        auto=auto,
+        auto=fit.auto,
+        reason=describe_cut(fit.threshold, fit.auto, method),
+        people_split=fit.people_split,
+        doubtful=doubtful,
     )
+
+
+def label_counts(labels: np.ndarray) -> dict[str, int]:
+    """faces, people and single faces (label -1 counts as a single face) of ``labels``."""
+    kept = labels[labels >= 0]
+    sizes = np.bincount(kept) if len(kept) else np.zeros(0, np.int64)
+    return {
+        "faces": len(labels),
+        "people": int((sizes > 0).sum()),
+        "singletons": int((sizes == 1).sum()) + int((labels < 0).sum()),
+    }
 
 
 def _cluster_in_memory(
@@ -124,14 +207,14 @@ def _cluster_in_memory(
     knn: str,
     uses_graph: bool,
     options: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray, float | None, dict | None]:
-    """(face ids, labels, threshold used, auto details) with all embeddings in memory."""
+) -> tuple[np.ndarray, PeopleFit, PersonSums]:
+    """(face ids, the clustering, per-person sums) with all embeddings in memory."""
     matrix = catalog.face_matrix(order="path")  # the same input on every run
     graph = None
-    wants_graph = uses_graph or (threshold == AUTO and method != "kmeans")
-    if len(matrix) and wants_graph:
+    wants_graph = uses_graph and len(matrix) > 0
+    if wants_graph:
         graph = cached_knn_graph(catalog.path, matrix.face_ids, matrix.vectors, k=k, method=knn)
-    labels, used, auto = cluster_vectors(
+    fit = fit_people(
         matrix.vectors,
         matrix.image_ids,
         method=method,
@@ -142,7 +225,9 @@ def _cluster_in_memory(
         graph=graph,
         **options,
     )
-    return matrix.face_ids, labels, used, auto
+    sums = PersonSums()
+    sums.add(matrix.vectors, fit.labels)
+    return matrix.face_ids, fit, sums
 
 
 def _stream_leader(
@@ -151,31 +236,63 @@ def _stream_leader(
     seed: int,
     options: dict[str, Any],
     block: int = LEADER_BLOCK,
-) -> tuple[np.ndarray, np.ndarray, float | None, dict | None]:
+) -> tuple[np.ndarray, PeopleFit, PersonSums]:
     """Leader clustering straight from the catalog, one block of faces at a time.
 
     Memory: one block of embeddings plus the active representatives, whatever the catalog's
     size (8 M faces would be 4 GB in one matrix). ``threshold="auto"`` chooses the cut on the
-    first ``AUTO_SAMPLE`` faces in path order.
+    first ``AUTO_SAMPLE`` faces in path order, for a collection of the catalog's size. A
+    second pass reads the faces of the people holding two faces of one photo and splits them
+    (the one-photo rule); a last one sums each person's embeddings for their quality.
     """
     blocks = catalog.iter_face_blocks(block, order="path")
     first = next(blocks, None)
     if first is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), None, None
+        empty = np.zeros(0, np.int64)
+        return empty, PeopleFit(empty, None, None, 0), PersonSums()
     auto = None
     if threshold == AUTO:
         sample = slice(0, AUTO_SAMPLE)
-        _, used, auto = cluster_vectors(
+        fit = fit_people(
             first.vectors[sample], first.image_ids[sample], method="leader", threshold=AUTO,
-            seed=seed, **options,
-        )
+            seed=seed, faces=catalog.stats()["faces"], **options,
+        )  # fmt: skip
+        used, auto = fit.threshold, fit.auto
     elif isinstance(threshold, str):
         raise ValueError(f"threshold must be a number or 'auto', got {threshold!r}")
     else:
         used = float(threshold)
     leader = make_clusterer("leader", threshold=used, seed=seed, **options)
-    face_ids, labels = [], []
+    face_ids, image_ids, parts = [], [], []
     for part in itertools.chain([first], blocks):
         face_ids.append(part.face_ids)
-        labels.append(leader.partial_fit(part.vectors))
-    return np.concatenate(face_ids), np.concatenate(labels), used, auto
+        image_ids.append(part.image_ids)
+        parts.append(leader.partial_fit(part.vectors))
+    labels, photos = np.concatenate(parts), np.concatenate(image_ids)
+    split = 0
+    people, _, _ = same_photo_conflicts(labels, photos)
+    if len(people):
+        rows = np.flatnonzero(np.isin(labels, people))
+        vectors = np.concatenate(
+            [b.vectors for b in _rows_of(catalog.iter_face_blocks(block, order="path"), rows)]
+        )
+        result = split_same_photo(
+            vectors, labels[rows], photos[rows], first_new=int(labels.max()) + 1
+        )
+        labels[rows], split = result.labels, result.people_split
+    sums = PersonSums()
+    offset = 0
+    for part in catalog.iter_face_blocks(block, order="path"):
+        sums.add(part.vectors, labels[offset : offset + len(part)])
+        offset += len(part)
+    return np.concatenate(face_ids), PeopleFit(labels, used, auto, split), sums
+
+
+def _rows_of(blocks: Iterator[FaceMatrix], rows: np.ndarray) -> Iterator[FaceMatrix]:
+    """The given rows (sorted positions in the stream) of a stream of blocks."""
+    offset = 0
+    for part in blocks:
+        take = rows[(rows >= offset) & (rows < offset + len(part))] - offset
+        if len(take):
+            yield FaceMatrix(part.face_ids[take], part.image_ids[take], part.vectors[take])
+        offset += len(part)

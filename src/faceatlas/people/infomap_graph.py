@@ -17,11 +17,9 @@ from faceatlas.people.base import (
     Edges,
     GraphClusterer,
     Interval,
-    components,
     dense_labels,
+    rejoin_modules,
 )
-
-REJOIN_MIN_SIZE = 3  # modules smaller than this are never rejoined: too few faces to judge
 
 
 class Infomap(GraphClusterer):
@@ -43,7 +41,8 @@ class Infomap(GraphClusterer):
         smaller one's size edges are merged; 0 turns this off. At tight cuts Infomap cuts a
         person with many photos into a few large modules (LFW, Colin Powell's 236 faces alone
         at 0.27: 157 + 57 + 21); the parts of one person are joined by hundreds of edges, two
-        people by a handful. Two modules holding faces of one photo are not merged.
+        people by a handful. Should a merged person then hold two faces of one photo, the
+        one-photo rule splits it, each face going to its closer part.
 
     Attributes
     ----------
@@ -97,35 +96,5 @@ class Infomap(GraphClusterer):
             labels[ids] = mods
         labels = dense_labels(labels)
         if self.rejoin > 0:
-            labels = rejoin_modules(labels, src, dst, self.rejoin, edges.groups)
+            labels = rejoin_modules(labels, src, dst, self.rejoin)
         return labels
-
-
-def rejoin_modules(
-    labels: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    factor: float,
-    groups: np.ndarray | None = None,
-) -> np.ndarray:
-    """``labels`` with every two modules merged that the edges (src, dst) join at least
-    ``factor`` x the smaller module's size times (both of ``REJOIN_MIN_SIZE`` faces or more),
-    unless the two hold faces of one ``groups`` value (photo)."""
-    a, b = labels[src], labels[dst]
-    apart = a != b
-    lo, hi = np.minimum(a[apart], b[apart]), np.maximum(a[apart], b[apart])
-    count = int(labels.max()) + 1 if len(labels) else 0
-    pairs, links = np.unique(lo * count + hi, return_counts=True)
-    lo, hi = pairs // count, pairs % count
-    sizes = np.bincount(labels, minlength=count)
-    smaller = np.minimum(sizes[lo], sizes[hi])
-    strong = (smaller >= REJOIN_MIN_SIZE) & (links >= factor * smaller)
-    lo, hi = lo[strong], hi[strong]
-    if groups is not None and len(lo):
-        photos: dict[int, set] = {}
-        involved = np.flatnonzero(np.isin(labels, np.concatenate([lo, hi])))
-        for face in involved.tolist():
-            photos.setdefault(int(labels[face]), set()).add(groups[face])
-        keep = [not (photos[x] & photos[y]) for x, y in zip(lo.tolist(), hi.tolist(), strict=True)]
-        lo, hi = lo[keep], hi[keep]
-    return dense_labels(components(count, lo, hi)[labels])

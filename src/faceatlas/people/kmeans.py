@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from faceatlas.people.base import check_range, check_unit
+from faceatlas.people.constraints import enforce_one_photo
 
 MINIBATCH_ABOVE = 20_000
 
@@ -48,7 +49,8 @@ class KMeans:
         self.seed = seed
 
     def fit(self, X: np.ndarray, groups: np.ndarray | None = None, graph: object = None) -> KMeans:
-        """Cluster rows of ``X`` (``groups`` and ``graph`` are not used)."""
+        """Cluster rows of ``X``; a person holding two faces of one ``groups`` value (photo) is
+        then split (the one-photo rule), so there may be more than ``n_clusters`` people."""
         if self.n_clusters is None:
             raise ValueError("kmeans needs the number of people: pass --k N")
         X = check_unit(X)
@@ -60,5 +62,5 @@ class KMeans:
         model = cls(
             n_clusters=self.n_clusters, n_init=1, max_iter=self.max_iter, random_state=self.seed
         )
-        self.labels_ = model.fit(X).labels_.astype(np.int64)
+        self.labels_ = enforce_one_photo(self, X, model.fit(X).labels_, groups)
         return self

@@ -21,6 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from faceatlas.people.base import Constraint, Interval, check_unit, validate_params
+from faceatlas.people.constraints import enforce_one_photo
 
 REPRESENTATIVES = ("first", "mean")
 JOINS = ("frequent", "nearest")
@@ -99,9 +100,10 @@ class Leader:
         self.batch = batch
 
     def fit(self, X: np.ndarray, groups: np.ndarray | None = None, graph: object = None) -> Leader:
-        """Cluster rows of ``X`` in order (``groups`` and ``graph`` are not used)."""
+        """Cluster rows of ``X`` in order, then split any person holding two faces of one
+        ``groups`` value (photo), the one-photo rule (``graph`` is not used)."""
         self._reset()
-        self.labels_ = self.partial_fit(X)
+        self.labels_ = enforce_one_photo(self, X, self.partial_fit(X), groups)
         return self
 
     def _reset(self) -> None:

@@ -14,8 +14,11 @@ from typing import Any
 import numpy as np
 
 from faceatlas.catalog import Catalog
-from faceatlas.people.cluster import AUTO, ClusterSummary, cluster_vectors
+from faceatlas.people.cluster import AUTO, ClusterSummary, fit_people, label_counts
 from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, make_clusterer
+from faceatlas.people.quality import PersonSums, quality_from_sums
+
+NO_SEGMENT = ""  # the key of images without a segment in ``segment_cuts``
 
 
 def cluster_per_segment(
@@ -31,22 +34,24 @@ def cluster_per_segment(
     """Cluster each segment's faces separately and store all people as one clustering.
 
     Only one segment's embeddings are in memory at a time. Images without a segment form one
-    segment of their own. ``threshold="auto"`` is chosen per segment (a small segment
-    tolerates a higher cut: fewer strangers to confuse). With ``kmeans``, ``n_clusters`` is
-    the number of people per segment.
+    segment of their own (named ``NO_SEGMENT`` in ``segment_cuts``). ``threshold="auto"`` is
+    chosen per segment (a small segment tolerates a higher cut: fewer strangers to confuse).
+    With ``kmeans``, ``n_clusters`` is the number of people per segment.
     """
     started = time.monotonic()
     make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)  # validates
     segments = catalog.segments()
     id_parts: list[np.ndarray] = []
     label_parts: list[np.ndarray] = []
-    used: list[float] = []
+    cuts: dict[str, float | None] = {}
+    sums = PersonSums()
+    split = 0
     offset = 0
     for segment in segments:  # one segment's embeddings in memory at a time
         matrix = catalog.segment_face_matrix(segment, order="path")
         if not len(matrix):
             continue
-        part, cut, _ = cluster_vectors(
+        fit = fit_people(
             matrix.vectors,
             matrix.image_ids,
             method=method,
@@ -56,14 +61,19 @@ def cluster_per_segment(
             n_clusters=None if n_clusters is None else min(n_clusters, len(matrix)),
             **options,
         )
-        if cut is not None:
-            used.append(cut)
-        kept = part >= 0
+        cuts[NO_SEGMENT if segment is None else segment] = fit.threshold
+        split += fit.people_split
+        kept = fit.labels >= 0
+        labels = np.where(kept, fit.labels + offset, -1)
+        sums.add(matrix.vectors, labels)
         id_parts.append(matrix.face_ids)
-        label_parts.append(np.where(kept, part + offset, -1))
-        offset += int(part.max()) + 1 if kept.any() else 0
+        label_parts.append(labels)
+        offset += int(fit.labels.max()) + 1 if kept.any() else 0
     face_ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
     labels = np.concatenate(label_parts) if label_parts else np.zeros(0, np.int64)
+    used = [c for c in cuts.values() if c is not None]
+    quality = quality_from_sums(sums)
+    doubtful = sum(q.doubtful for q in quality)
     params: dict[str, Any] = {
         "per_segment": True,
         "segments": len(segments),
@@ -71,18 +81,33 @@ def cluster_per_segment(
         "seed": seed,
         "k": k,
         **options,
+        "segment_cuts": cuts,
+        "doubtful": doubtful,
     }
     if used:
         params["thresholds_used"] = {"min": min(used), "max": max(used)}
     if n_clusters is not None:
         params["n_clusters"] = n_clusters
     catalog.save_clustering(method, params, face_ids, labels)
-    sizes = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, np.int64)
     return ClusterSummary(
-        faces=len(face_ids),
-        people=int((sizes > 0).sum()),
-        singletons=int((sizes == 1).sum()) + int((labels < 0).sum()),
+        **label_counts(labels),
         method=method,
         threshold=None if threshold == AUTO else float(threshold),
         seconds=time.monotonic() - started,
+        reason=_reason(cuts, threshold, method),
+        segment_cuts=cuts,
+        people_split=split,
+        doubtful=doubtful,
+    )
+
+
+def _reason(cuts: dict[str, float | None], threshold: float | str, method: str) -> str:
+    used = [c for c in cuts.values() if c is not None]
+    if not used:
+        return f"{method}: no distance cut"
+    if threshold != AUTO:
+        return f"cut {float(threshold):.3f} (fixed) in each of {len(cuts)} segments"
+    return (
+        f"cut {min(used):.3f}-{max(used):.3f} (auto per segment: model curve, "
+        f"{len(cuts)} segments)"
     )

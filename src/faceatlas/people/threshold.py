@@ -1,79 +1,99 @@
-"""``--threshold auto``: choose the cut from the faces themselves, without labels.
+"""``--threshold auto``: choose the cut from the face model's own stranger curve, without labels.
 
-See docs/clustering.md for the derivation and the measurements. In short: every link of the
-kNN graph shorter than the cut is either two photos of one person or two strangers who look
-alike, and the clustering can only be as good as that mix. The number of stranger links
-shorter than ``t`` is predicted from a model of stranger distances,
+See docs/clustering.md for the derivation and the measurements. In short: a link shorter than
+the cut between two strangers is what merges two people, and how many such links a collection
+holds depends on the model and on the number of faces, not on who is in it. The face model's
+**stranger curve** ``F(t)``, the share of pairs of different people closer than ``t``, was
+measured once on LFW (every pair of labelled faces of two different people, ~87 million pairs):
+it is a property of the model, and its left tail, the part that matters, is the same on CelebA's
+in-the-wild photos (docs/clustering.md). A collection of ``N`` faces holds about
+``P = N (N - 1) / 2`` pairs of faces from different photos, almost all of them strangers, so
+about ``P F(t)`` stranger links shorter than ``t``. The cut is the largest ``t`` at which that
+stays within ``PER_FACE`` links per face:
 
-    strangers(t) = N (N - 1) / 2 * Phi((t - mu) / sigma)
+    P * F(t) <= PER_FACE[method] * N
 
-while the number of all links shorter than ``t`` is counted in the kNN graph. The cut is the
-largest ``t`` at which the predicted share of strangers, ``strangers(t) / links(t)``, is
-within a per-method constant ``SHARE`` (the model's calibration, measured once on LFW). The
-rule adapts to the collection: many photos per person (a family archive) give many genuine
-links and allow a higher cut; many people seen once (LFW) give few and force a lower one; more
-faces mean more strangers and a lower cut.
+``PER_FACE`` is the method's tolerance (a graph method shrugs off a stray link; single linkage
+does not), calibrated once on LFW. The rule adapts: a few hundred photos allow ~0.36-0.40, a
+bulk set of a million faces ~0.25; it does not depend on how many photos each person has, so
+a family's camera roll and LFW's thousands of strangers are treated alike.
 
-``mu`` and ``sigma`` (stranger distances) come from two free sources:
+This replaced a normal model of stranger distances fitted to random pairs of the collection,
+which failed on collections of a few people (docs/clustering.md): with 5-40 people the random
+pairs are a handful of person pairs, so their spread is two to three times wider than the
+model's and a normal's left tail predicted thousands of times too many close strangers.
 
-- random pairs of faces, almost all of them two different people: a robust fit to their upper
-  half (median, and the distance from median to upper quartile) ignores the minority of pairs
-  that are the same person;
-- cannot-link pairs, faces found in the same photo, certainly two different people.
-
-Each is blended with the model's prior (dlib ResNet stranger distances on LFW) in proportion to
-its number of pairs, so a collection of ten photos falls back on the prior. Cannot-link pairs
-are then used once more, as a check: if the clustering at the chosen cut puts two faces of one
-photo into one person more often than ``MAX_CONFLICTS`` of the time, the cut is lowered step by
-step until it does not.
+Cannot-link pairs (two faces of one photo, certainly two people) are used as a check: when the
+method, at the chosen cut, puts more than ``MAX_CONFLICTS`` of them in one person (before the
+one-photo rule splits such people, see :mod:`faceatlas.people.constraints`), the collection's
+strangers are closer than the model's and the cut is lowered step by step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from statistics import NormalDist
 
 import numpy as np
 
-from faceatlas.graph import KnnGraph, knn_graph
-
-# dlib ResNet (unit vectors): distances between different people on LFW (13,233 faces)
-PRIOR_MU = 0.575
-PRIOR_SIGMA = 0.061
-PRIOR_PAIRS = 2000  # weight of the prior, in pairs
-RANDOM_PAIRS = 200_000  # random pairs drawn to measure the collection's impostor distances
-# Largest predicted share of strangers among graph links below the cut, per method, calibrated
-# once on LFW (docs/clustering.md). Leader and agglomerative cut a different distance (to a
-# representative, between group averages), hence their larger values.
-SHARE = {
-    "infomap": 0.015,
-    "chinese-whispers": 0.015,
-    "rank-order": 0.012,
-    "dbscan": 0.004,
-    "hdbscan": 0.004,
-    "leader": 0.4,
-    "agglomerative": 0.7,
+# The dlib ResNet's stranger curve on unit vectors with mirror averaging (faceatlas's default
+# model spec): log10 of the share of pairs of two different LFW people closer than each cut,
+# over the 13,162 central faces of all of LFW (one per photo; folder = identity; 86,371,266
+# pairs, 846 of them closer than 0.30: look-alikes such as Serena and Venus Williams). Measured by
+#   .venv/bin/python bench/cluster_shapes.py --model-curve      (with .cache/lfw.db indexed)
+# Below STRANGER_CUTS[0] the curve goes on with its slope there.
+STRANGER_CUTS = (
+    0.30, 0.31, 0.32, 0.33, 0.34, 0.35, 0.36, 0.37, 0.38, 0.39, 0.40, 0.42, 0.45, 0.50, 0.55,
+)  # fmt: skip
+STRANGER_LOG10_CDF = (
+    -5.009, -4.731, -4.464, -4.199, -3.943, -3.692, -3.449, -3.204,
+    -2.963, -2.731, -2.506, -2.082, -1.527, -0.839, -0.404,
+)  # fmt: skip
+# Largest expected number of stranger links shorter than the cut, per face, by method: the
+# model's calibration for each method, fitted once on LFW (docs/clustering.md). Leader and
+# agglomerative cut a different distance (to a representative, between group averages).
+PER_FACE = {
+    "infomap": 0.02,
+    "chinese-whispers": 0.02,
+    "rank-order": 0.02,
+    "dbscan": 0.005,
+    "hdbscan": 0.005,
+    "leader": 0.5,
+    "agglomerative": 0.5,
 }
-GRID = np.round(np.arange(0.20, 0.60, 0.0025), 4)  # candidate cuts
-HIGHEST = 0.5
+OFFSET = {"leader": 0.0, "agglomerative": 0.0}  # cut added after the rule, by method
+LOWEST, HIGHEST = 0.2, 0.5
 MAX_CONFLICTS = 0.01  # share of cannot-link pairs a clustering may put in one person
 STEP = 0.01  # how far the cut drops per failed check
 MAX_STEPS = 5
-LOWEST = 0.2
 
 
 @dataclass(frozen=True, slots=True)
-class ImpostorModel:
-    """Normal model of distances between two different people's faces."""
+class StrangerCurve:
+    """Share of pairs of two different people closer than a distance, for one face model."""
 
-    mu: float
-    sigma: float
-    random_pairs: int
-    cannot_link_pairs: int
+    cuts: tuple[float, ...]
+    log10_cdf: tuple[float, ...]
 
-    def quantile(self, p: float) -> float:
-        return self.mu + self.sigma * NormalDist().inv_cdf(p)
+    def cdf(self, t: float | np.ndarray) -> np.ndarray:
+        """F(t): the share of stranger pairs closer than ``t``."""
+        cuts, logs = np.asarray(self.cuts), np.asarray(self.log10_cdf)
+        t = np.asarray(t, dtype=np.float64)
+        slope = (logs[1] - logs[0]) / (cuts[1] - cuts[0])
+        below = logs[0] + slope * (t - cuts[0])
+        return 10.0 ** np.where(t < cuts[0], below, np.interp(t, cuts, logs))
+
+    def cut_for(self, share: float) -> float:
+        """The distance below which ``share`` of stranger pairs lie (inverse of ``cdf``)."""
+        logs, cuts = np.asarray(self.log10_cdf), np.asarray(self.cuts)
+        target = np.log10(max(share, 1e-300))
+        if target < logs[0]:
+            slope = (logs[1] - logs[0]) / (cuts[1] - cuts[0])
+            return float(cuts[0] + (target - logs[0]) / slope)
+        return float(np.interp(target, logs, cuts))
+
+
+DLIB_STRANGERS = StrangerCurve(STRANGER_CUTS, STRANGER_LOG10_CDF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +101,25 @@ class ThresholdChoice:
     """The chosen cut and how it was reached (stored with the clustering's parameters)."""
 
     threshold: float
-    base: float
+    base: float  # the cut the rule gave, before the cannot-link check
     faces: int
-    share: float
-    mu: float
-    sigma: float
-    random_pairs: int
+    pairs: int  # pairs of faces from different photos
+    per_face: float
+    strangers: float  # stranger links expected below the cut
     cannot_link_pairs: int
     conflicts: float | None
     steps: int
 
     def as_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    @property
+    def reason(self) -> str:
+        """One line: how the cut was chosen, e.g. ``auto: model curve, 181 faces``."""
+        text = f"auto: model curve, {self.faces:,} faces, {self.strangers:.1f} stranger links"
+        if self.steps:
+            text += f"; lowered {self.steps}x, faces of one photo merged"
+        return text
 
 
 def cannot_link_pairs(groups: np.ndarray, limit: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
@@ -115,107 +142,64 @@ def cannot_link_pairs(groups: np.ndarray, limit: int = 200_000) -> tuple[np.ndar
     return np.concatenate(left)[:limit], np.concatenate(right)[:limit]
 
 
-def _distances(X: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    sims = np.einsum("ij,ij->i", X[i], X[j])
-    return np.sqrt(np.clip(2.0 - 2.0 * sims, 0.0, 4.0))
+def photo_pairs(groups: np.ndarray | None, n: int) -> int:
+    """Pairs of the ``n`` faces that come from two different photos."""
+    total = n * (n - 1) // 2
+    if groups is None:
+        return total
+    counts = np.unique(np.asarray(groups), return_counts=True)[1].astype(np.int64)
+    return total - int((counts * (counts - 1) // 2).sum())
 
 
-def _robust_fit(d: np.ndarray) -> tuple[float, float]:
-    """(mu, sigma) of a normal fitted to the upper half: median, and median-to-Q3 / 0.6745."""
-    median, upper = np.quantile(d, [0.5, 0.75])
-    return float(median), float(max(upper - median, 1e-3) / 0.6745)
-
-
-def impostor_model(X: np.ndarray, groups: np.ndarray | None = None, seed: int = 0) -> ImpostorModel:
-    """Impostor distance model of this collection, blended with the model's prior."""
-    n = len(X)
-    fits: list[tuple[float, float, int]] = [(PRIOR_MU, PRIOR_SIGMA, PRIOR_PAIRS)]
-    n_random = 0
-    if n >= 3:
-        rng = np.random.default_rng(seed)
-        n_random = min(RANDOM_PAIRS, n * (n - 1) // 2)
-        i = rng.integers(0, n, n_random)
-        j = (i + rng.integers(1, n, n_random)) % n  # j != i
-        if groups is not None:
-            g = np.asarray(groups)
-            apart = g[i] != g[j]
-            i, j = i[apart], j[apart]
-        n_random = len(i)
-        if n_random:
-            fits.append((*_robust_fit(_distances(X, i, j)), n_random))
-    n_cl = 0
-    if groups is not None:
-        ci, cj = cannot_link_pairs(groups)
-        n_cl = len(ci)
-        if n_cl >= 10:
-            fits.append((*_robust_fit(_distances(X, ci, cj)), n_cl))
-    weights = np.array([w for _, _, w in fits], dtype=np.float64)
-    weights /= weights.sum()
-    mu = float(sum(w * m for w, (m, _, _) in zip(weights, fits, strict=True)))
-    sigma = float(sum(w * s for w, (_, s, _) in zip(weights, fits, strict=True)))
-    return ImpostorModel(mu, sigma, n_random, n_cl)
-
-
-def stranger_share(
-    graph: KnnGraph, model: ImpostorModel, groups: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(cuts, predicted share of stranger links among the graph's links shorter than each)."""
-    n = len(graph)
-    _, _, dist = graph.edges(float(GRID[-1]), groups)
-    links = np.searchsorted(np.sort(dist), GRID).astype(np.float64)
-    z = (GRID - model.mu) / model.sigma
-    cdf = np.array([NormalDist().cdf(v) for v in z])
-    strangers = n * (n - 1) / 2 * cdf
-    share = strangers / np.maximum(links, 1.0)
-    # while less than half a stranger link is expected, a small count of links is just noise
-    share[strangers < 0.5] = 0.0
-    return GRID, share
+def model_cut(
+    faces: int, pairs: int, per_face: float, curve: StrangerCurve = DLIB_STRANGERS
+) -> float:
+    """The largest cut with at most ``per_face * faces`` expected stranger links below it."""
+    if pairs <= 0:
+        return HIGHEST
+    return curve.cut_for(per_face * faces / pairs)
 
 
 def auto_threshold(
     X: np.ndarray,
     groups: np.ndarray | None = None,
     method: str = "chinese-whispers",
-    cluster: Callable[[float], np.ndarray] | None = None,
-    graph: KnnGraph | None = None,
-    seed: int = 0,
+    conflicts: Callable[[float], float] | None = None,
+    faces: int | None = None,
+    curve: StrangerCurve = DLIB_STRANGERS,
 ) -> ThresholdChoice:
-    """The cut for ``method`` on unit embeddings ``X`` (``groups``: each face's photo).
+    """The cut for ``method`` on the unit embeddings ``X`` (``groups``: each face's photo).
 
-    ``graph`` is the kNN graph of ``X`` (built with k=30 when missing). ``cluster(threshold)
-    -> labels`` lets the cannot-link check run the method; without it the base cut is
-    returned unchecked.
+    ``faces`` is the size of the whole collection when ``X`` is a sample of it (the streaming
+    leader). ``conflicts(threshold)`` is the share of cannot-link pairs the method puts in one
+    person at that cut; without it the rule's cut is returned unchecked.
     """
-    if method not in SHARE:
+    if method not in PER_FACE:
         raise ValueError(f"--threshold auto is not defined for {method}; give a number")
-    share = SHARE[method]
-    model = impostor_model(X, groups, seed)
-    if graph is None:
-        graph = knn_graph(X, 30)
-    cuts, shares = stranger_share(graph, model, groups)
-    within = np.flatnonzero(shares <= share)
-    base = float(cuts[within[-1]]) if len(within) else LOWEST
-    base = min(max(base, LOWEST), HIGHEST)
-    threshold, conflicts, steps = base, None, 0
-    if cluster is not None and groups is not None:
-        ci, cj = cannot_link_pairs(groups)
-        while len(ci):
-            labels = cluster(threshold)
-            together = (labels[ci] == labels[cj]) & (labels[ci] >= 0)
-            conflicts = float(together.mean())
-            if conflicts <= MAX_CONFLICTS or steps == MAX_STEPS or threshold - STEP < LOWEST:
+    n = len(X) if faces is None else faces
+    pairs = photo_pairs(groups, len(X))
+    if faces is not None and len(X) > 1:
+        pairs = round(pairs * (n * (n - 1)) / (len(X) * (len(X) - 1)))
+    per_face = PER_FACE[method]
+    base = model_cut(n, pairs, per_face, curve) + OFFSET.get(method, 0.0)
+    base = round(min(max(base, LOWEST), HIGHEST), 4)
+    threshold, shared, steps = base, None, 0
+    n_cl = len(cannot_link_pairs(groups)[0]) if groups is not None else 0
+    if conflicts is not None and n_cl:
+        while True:
+            shared = float(conflicts(threshold))
+            if shared <= MAX_CONFLICTS or steps == MAX_STEPS or threshold - STEP < LOWEST:
                 break
             threshold = round(threshold - STEP, 4)
             steps += 1
     return ThresholdChoice(
         threshold=float(threshold),
         base=base,
-        faces=len(X),
-        share=share,
-        mu=model.mu,
-        sigma=model.sigma,
-        random_pairs=model.random_pairs,
-        cannot_link_pairs=model.cannot_link_pairs,
-        conflicts=conflicts,
+        faces=n,
+        pairs=pairs,
+        per_face=per_face,
+        strangers=float(pairs * curve.cdf(threshold)),
+        cannot_link_pairs=n_cl,
+        conflicts=shared,
         steps=steps,
     )
