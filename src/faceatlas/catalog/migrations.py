@@ -192,3 +192,49 @@ def _resolve_relative_paths(conn: sqlite3.Connection) -> None:
         if real != path and real not in taken:
             conn.execute("UPDATE images SET path = ? WHERE id = ?", (real, image_id))
             taken.add(real)
+
+
+@migration
+def persistent_people(conn: sqlite3.Connection) -> None:
+    """People that last: a stable number, a name, hidden or not, the user's corrections.
+
+    A person now belongs to its face set and keeps its id, ``number`` (never reused within the
+    set: ``face_sets.next_person`` is the next one) and ``name`` across regroups; existing people
+    take their rank as their number, so folders keep their names. ``assignments.pinned`` marks a
+    face the user put in its person (a must-link); ``rejections`` holds "not this person";
+    ``changes`` every user change with what undoing it restores. ``clusterings.last_face_id``
+    is the largest face id the grouping saw: faces above it are new.
+    """
+    for statement in (
+        "ALTER TABLE people ADD COLUMN number INTEGER",
+        "ALTER TABLE people ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE people ADD COLUMN face_set_id INTEGER"
+        " REFERENCES face_sets(id) ON DELETE CASCADE",
+        "UPDATE people SET number = rank, face_set_id ="
+        " (SELECT c.face_set_id FROM clusterings c WHERE c.id = people.clustering_id)",
+        "CREATE UNIQUE INDEX people_number ON people(face_set_id, number)",
+        "CREATE INDEX people_clustering ON people(clustering_id)",
+        "ALTER TABLE face_sets ADD COLUMN next_person INTEGER NOT NULL DEFAULT 1",
+        "UPDATE face_sets SET next_person = 1 + COALESCE("
+        "(SELECT max(number) FROM people WHERE people.face_set_id = face_sets.id), 0)",
+        "ALTER TABLE assignments ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE clusterings ADD COLUMN last_face_id INTEGER NOT NULL DEFAULT 0",
+        "UPDATE clusterings SET last_face_id = COALESCE("
+        "(SELECT max(id) FROM faces WHERE faces.face_set_id = clusterings.face_set_id), 0)",
+        """CREATE TABLE rejections(
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            PRIMARY KEY (face_id, person_id)) WITHOUT ROWID""",
+        "CREATE INDEX rejections_person ON rejections(person_id)",
+        """CREATE TABLE changes(
+            id INTEGER PRIMARY KEY,
+            face_set_id INTEGER NOT NULL REFERENCES face_sets(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            undo TEXT NOT NULL,
+            undone_at TEXT)""",
+        "CREATE INDEX changes_set ON changes(face_set_id, id)",
+    ):
+        conn.execute(statement)

@@ -11,7 +11,6 @@ the last index run wrote to), so faces of different models never mix.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sqlite3
@@ -25,6 +24,8 @@ from urllib.parse import quote
 import numpy as np
 
 from faceatlas.catalog.migrations import MIGRATIONS, apply_migrations
+from faceatlas.catalog.people import PeopleStore, person_label
+from faceatlas.catalog.people import PersonRow as PersonRow  # re-exported
 from faceatlas.errors import CatalogMissing, StorageError, UnknownFaceSet, UsageError
 from faceatlas.faces.record import ImageResult
 from faceatlas.faces.spec import ModelSpec
@@ -32,11 +33,6 @@ from faceatlas.faces.spec import ModelSpec
 EMBEDDING_DTYPE = np.float32
 DEFAULT_FACE_SET = "default_face_set"  # meta key: the set the last index run wrote to
 DISK_FULL_BYTES = 1 << 20  # less free space than this beside a failing catalog: "disk full"
-
-
-def person_label(rank: int, name: str | None = None) -> str:
-    """What a person is called in folders and listings: the name, else ``person_NNNN``."""
-    return name or f"person_{rank:04d}"
 
 
 @dataclass(slots=True)
@@ -75,20 +71,9 @@ class FaceRow:
     landmarks: np.ndarray
     score: float
     person_id: int | None
-    person: str | None  # folder name: the person's name, or person_0001 by rank
+    person: str | None  # folder name: the person's name, or person_0001 by number
     image_source: str | None = None  # container locator (TSV row, archive member), if any
-
-
-@dataclass(slots=True)
-class PersonRow:
-    person_id: int
-    rank: int
-    name: str | None
-    size: int
-
-    @property
-    def label(self) -> str:
-        return person_label(self.rank, self.name)
+    person_size: int = 0  # faces of that person (0: no person)
 
 
 @dataclass(slots=True)
@@ -113,9 +98,11 @@ class ExportRow:
     box: tuple[int, int, int, int]
     person: str | None  # None: the face belongs to no person of the current clustering
     person_size: int
+    person_id: int | None = None
+    hidden: bool = False  # the person is hidden: no folder
 
 
-class Catalog:
+class Catalog(PeopleStore):
     """A faceatlas catalog file (SQLite in WAL mode), migrated to the current schema on open.
 
     ``model`` selects the face set that reads are scoped to (by name); by default the set the
@@ -479,61 +466,11 @@ class Catalog:
 
     # -- people -------------------------------------------------------------------------------
 
-    def save_clustering(
-        self, method: str, params: dict, face_ids: np.ndarray, labels: np.ndarray
-    ) -> int:
-        """Replace the face set's people with ``labels`` (one per face id; -1 = no person).
-
-        People are ranked by size, largest first (rank 1). Returns the clustering id.
-        """
-        face_ids = np.asarray(face_ids, dtype=np.int64)
-        labels = np.asarray(labels, dtype=np.int64)
-        if face_ids.shape != labels.shape:
-            raise ValueError("face_ids and labels must have the same length")
-        kept = labels >= 0
-        uniq, counts = np.unique(labels[kept], return_counts=True)
-        order = np.lexsort((uniq, -counts))  # size desc, then label for a stable order
-        set_id = self._writing_set()
-        with self.atomic():
-            conn = self._conn
-            # cascades to people and assignments
-            conn.execute("DELETE FROM clusterings WHERE face_set_id = ?", (set_id,))
-            clustering_id = conn.execute(
-                "INSERT INTO clusterings(method, params, created_at, face_set_id)"
-                " VALUES (?, ?, ?, ?)",
-                (method, json.dumps(params, sort_keys=True), _now(), set_id),
-            ).lastrowid
-            person_of_label = {}
-            for rank, idx in enumerate(order, start=1):
-                person_of_label[int(uniq[idx])] = conn.execute(
-                    "INSERT INTO people(clustering_id, rank, size) VALUES (?, ?, ?)",
-                    (clustering_id, rank, int(counts[idx])),
-                ).lastrowid
-            conn.executemany(
-                "INSERT INTO assignments(face_id, person_id) VALUES (?, ?)",
-                [
-                    (int(f), person_of_label[int(lab)])
-                    for f, lab in zip(face_ids[kept], labels[kept], strict=True)
-                ],
-            )
-        return clustering_id
-
-    def clustering(self) -> dict | None:
-        """Method and parameters of the face set's current clustering, or None."""
-        row = self._conn.execute(
-            "SELECT id, method, params, created_at FROM clusterings WHERE face_set_id = ?"
-            " ORDER BY id DESC LIMIT 1",
-            (self._set_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        return {"id": row[0], "method": row[1], "params": json.loads(row[2]), "created_at": row[3]}
-
     def export_rows(self) -> list[ExportRow]:
         """Every face with its image path, box and person folder name, by face id."""
         rows = self._conn.execute(
-            "SELECT f.id, i.path, f.left, f.top, f.right, f.bottom, p.rank, p.name, p.size"
-            " FROM faces f JOIN images i ON i.id = f.image_id"
+            "SELECT f.id, i.path, f.left, f.top, f.right, f.bottom, p.number, p.name, p.size,"
+            " p.id, p.hidden FROM faces f JOIN images i ON i.id = f.image_id"
             " LEFT JOIN assignments a ON a.face_id = f.id"
             " LEFT JOIN people p ON p.id = a.person_id WHERE f.face_set_id = ? ORDER BY f.id",
             (self._set_id,),
@@ -543,17 +480,19 @@ class Catalog:
                 face_id=fid,
                 image_path=path,
                 box=(left, top, right, bottom),
-                person=None if rank is None else person_label(rank, name),
+                person=None if number is None else person_label(number, name),
                 person_size=size or 0,
+                person_id=pid,
+                hidden=bool(hidden),
             )
-            for fid, path, left, top, right, bottom, rank, name, size in rows
+            for fid, path, left, top, right, bottom, number, name, size, pid, hidden in rows
         ]
 
     def faces(self, face_ids: Iterable[int] | None = None) -> list[FaceRow]:
         """Stored faces (all of the face set, or the given ids) with image path and person."""
         sql = (
             "SELECT f.id, f.image_id, i.path, f.left, f.top, f.right, f.bottom, f.landmarks,"
-            " f.score, p.id, p.rank, p.name, i.source FROM faces f"
+            " f.score, p.id, p.number, p.name, i.source, p.size FROM faces f"
             " JOIN images i ON i.id = f.image_id"
             " LEFT JOIN assignments a ON a.face_id = f.id"
             " LEFT JOIN people p ON p.id = a.person_id"
@@ -572,60 +511,10 @@ class Catalog:
                 face_id=r[0], image_id=r[1], image_path=r[2], box=(r[3], r[4], r[5], r[6]),
                 landmarks=np.frombuffer(r[7], dtype=np.float32).reshape(-1, 2), score=r[8],
                 person_id=r[9], person=None if r[10] is None else person_label(r[10], r[11]),
-                image_source=r[12],
+                image_source=r[12], person_size=r[13] or 0,
             )
             for r in rows
         ]
-
-    def people(self) -> list[PersonRow]:
-        """People of the face set's current clustering, largest first."""
-        return [
-            PersonRow(*row)
-            for row in self._conn.execute(
-                "SELECT p.id, p.rank, p.name, p.size FROM people p"
-                " JOIN clusterings c ON c.id = p.clustering_id WHERE c.face_set_id = ?"
-                " ORDER BY p.rank",
-                (self._set_id,),
-            )
-        ]
-
-    def person(self, person_id: int) -> PersonRow | None:
-        """One person of the face set's current clustering, or None."""
-        row = self._conn.execute(
-            "SELECT p.id, p.rank, p.name, p.size FROM people p"
-            " JOIN clusterings c ON c.id = p.clustering_id WHERE p.id = ? AND c.face_set_id = ?",
-            (person_id, self._set_id),
-        ).fetchone()
-        return None if row is None else PersonRow(*row)
-
-    def person_faces(
-        self, person_ids: Sequence[int], per_person: int | None = None
-    ) -> dict[int, list[int]]:
-        """Face ids of each person (the first ``per_person`` by face id, or all)."""
-        found: dict[int, list[int]] = {}
-        for chunk, marks in self._chunks([int(p) for p in person_ids]):
-            sql = (
-                "SELECT person_id, face_id FROM (SELECT person_id, face_id, ROW_NUMBER() OVER"
-                " (PARTITION BY person_id ORDER BY face_id) AS n FROM assignments"
-                f" WHERE person_id IN ({marks}))"
-            )
-            args: list[int] = list(chunk)
-            if per_person is not None:
-                sql += " WHERE n <= ?"
-                args.append(per_person)
-            for pid, fid in self._conn.execute(sql + " ORDER BY person_id, face_id", args):
-                found.setdefault(pid, []).append(fid)
-        return found
-
-    def assignments(self) -> tuple[np.ndarray, np.ndarray]:
-        """(face ids, person id or -1) of the face set's faces, by face id."""
-        rows = self._conn.execute(
-            "SELECT f.id, COALESCE(a.person_id, -1) FROM faces f"
-            " LEFT JOIN assignments a ON a.face_id = f.id WHERE f.face_set_id = ? ORDER BY f.id",
-            (self._set_id,),
-        ).fetchall()
-        arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
-        return arr[:, 0], arr[:, 1]
 
     def image_path(self, image_id: int) -> str | None:
         row = self._conn.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
@@ -693,8 +582,7 @@ class Catalog:
             "images": sum(by_status.values()),
             "faces": one("SELECT COUNT(*) FROM faces WHERE face_set_id = ?"),
             "people": one(
-                "SELECT COUNT(*) FROM people p JOIN clusterings c ON c.id = p.clustering_id"
-                " WHERE c.face_set_id = ?"
+                "SELECT COUNT(*) FROM people WHERE face_set_id = ?"
             ),
             "errors": by_status.get("error", 0),
             "status": {s: by_status.get(s, 0) for s in ("ok", "no_face", "error")},
