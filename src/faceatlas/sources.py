@@ -62,6 +62,9 @@ IMAGE_SUFFIXES = frozenset(
     ]
 )
 
+# Videos: indexed as frames sampled over time (``faceatlas.video``), each face tracked through them
+VIDEO_SUFFIXES = frozenset([".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"])
+
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 READ_CHUNK = 1 << 20  # bytes read at a time from an archive member or file
 
@@ -98,6 +101,7 @@ def iter_image_files(
     segment_from_folder: bool = False,
     unique: bool = True,
     ignored: Counter[str] | None = None,
+    videos: bool = False,
 ) -> Iterator[ImageFile]:
     """Image files under ``paths`` (files or folders, recursive, sorted), skipping ``exclude``.
 
@@ -106,8 +110,9 @@ def iter_image_files(
     wrongly named file is recorded rather than silently ignored. With ``segment_from_folder``,
     an image's segment is its top folder below the given folder (images directly in it have
     none). Each image is yielded under its canonical path, once however many links reach it
-    (``unique=False``: once per link, e.g. to see one photo filed under two labels). Files
-    left out for their suffix (videos, documents) are counted by suffix in ``ignored``.
+    (``unique=False``: once per link, e.g. to see one photo filed under two labels). With
+    ``videos``, video files (``VIDEO_SUFFIXES``) are yielded too. Files left out for their
+    suffix (documents; videos unless asked for) are counted by suffix in ``ignored``.
     """
     excluded = {canonical_path(p) for p in exclude}
     seen_files: set[str] | None = set() if unique else None
@@ -136,7 +141,7 @@ def iter_image_files(
                 segment = os.path.relpath(folder, root).split(os.sep, 1)[0]
             for name in sorted(files):
                 suffix = Path(name).suffix.lower()
-                if suffix in IMAGE_SUFFIXES:
+                if suffix in IMAGE_SUFFIXES or (videos and suffix in VIDEO_SUFFIXES):
                     yield from _once(_stat(os.path.join(folder, name), segment), seen_files)
                 elif ignored is not None:
                     ignored[suffix or "(no suffix)"] += 1
@@ -166,6 +171,18 @@ def _stat(path: str, segment: str | None = None) -> ImageFile:
     except OSError:  # recorded as unreadable by the decoder
         return ImageFile(real, -1, -1, segment=segment, found=found)
     return ImageFile(real, st.st_size, st.st_mtime_ns, segment=segment, found=found)
+
+
+def is_video(item: ImageFile) -> bool:
+    """True for a video file or archive member (by suffix; never a TSV row, whatever its key)."""
+    if item.source is not None and '"tsv"' in item.source:
+        return False
+    return is_video_name(item.path)
+
+
+def is_video_name(name: str) -> bool:
+    """True for a name (path, key or archive member) with a video suffix."""
+    return Path(name.rsplit("/", 1)[-1]).suffix.lower() in VIDEO_SUFFIXES
 
 
 def is_archive(path: str | Path) -> bool:
@@ -205,7 +222,8 @@ def iter_listed_images(list_file: str | Path) -> Iterator[ImageFile]:
 
 
 def iter_archive(archive: str | Path, segment_from_folder: bool = False) -> Iterator[ImageFile]:
-    """Image members of a .zip or .tar archive (by suffix, in archive order), with their bytes.
+    """Image and video members of a .zip or .tar archive (by suffix, in archive order), with
+    their bytes (a video member, like an image, at most ``decode.MAX_IMAGE_BYTES``).
 
     Tar files are streamed (compressed ones too), so an archive is read once from start to end.
     A member over ``decode.MAX_IMAGE_BYTES`` (declared, or found while reading it in chunks) is
@@ -349,8 +367,10 @@ def _why(err: Exception) -> str:
 
 
 def _is_image_name(name: str) -> bool:
+    """An archive member to index: an image or a video, by suffix (hidden names never)."""
     base = name.rsplit("/", 1)[-1]
-    return not base.startswith(".") and Path(base).suffix.lower() in IMAGE_SUFFIXES
+    suffix = Path(base).suffix.lower()
+    return not base.startswith(".") and (suffix in IMAGE_SUFFIXES or suffix in VIDEO_SUFFIXES)
 
 
 # -- TSV rows with base64 images --------------------------------------------------------------
@@ -696,7 +716,8 @@ def read_source(path: str, source: str | None, max_bytes: int | None = None) -> 
     Reads in chunks, never more than ``max_bytes`` (default ``decode.MAX_IMAGE_BYTES``), the
     same bounds as indexing. Raises ``OSError`` when the bytes cannot be read (whatever the
     container's library raised), ``ValueError`` for a damaged locator, and ``ImageTooLarge``
-    (a ``ValueError`` and a ``DecodeError``) for an item over the limit.
+    (a ``ValueError`` and a ``DecodeError``) for an item over the limit. A video still (a
+    locator with a ``frame``, see ``faceatlas.video``) is that frame, decoded and JPEG-encoded.
     """
     limit = decode.MAX_IMAGE_BYTES if max_bytes is None else max_bytes
     try:
@@ -717,6 +738,10 @@ def _read_source(path: str, source: str | None, limit: int) -> bytes:
                 raise _too_large("file", size, limit)
             return read_at_most(handle, limit, "file")
     where = json.loads(source)
+    if "frame" in where:  # a still of a video: the frame, as a JPEG
+        from faceatlas.video import read_still
+
+        return read_still(where, limit)
     if "tsv" in where:
         length, max_field = where["length"], _base64_length(limit)
         if length > max_field:

@@ -1,4 +1,8 @@
-"""Local engine: a pool of worker processes on this machine, each loading the model once."""
+"""Local engine: a pool of worker processes on this machine, each loading the model once.
+
+One task is one item: a photo, or a whole video (its frames sampled, analysed and tracked in
+one worker, in order).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,15 @@ import signal
 import sys
 from collections.abc import Iterable, Iterator
 
-from faceatlas.engines.task import analyze_image
+from faceatlas.engines.task import analyze_item
 from faceatlas.faces.model import Analyzer, FaceModel
 from faceatlas.faces.record import ImageResult
 from faceatlas.sources import ImageFile
+from faceatlas.video import VideoOptions
 
 _worker_pipeline: Analyzer | None = None
 _worker_max_pixels = 0
+_worker_video: VideoOptions | None = None
 
 
 def run_local(
@@ -24,8 +30,24 @@ def run_local(
     workers: int,
     max_pixels: int,
     in_flight: int | None = None,
+    video: VideoOptions | None = None,
 ) -> Iterator[ImageResult]:
-    """Results for ``items`` as they finish (unordered when ``workers`` > 1).
+    """Results for ``items`` as they finish (unordered when ``workers`` > 1), one by one: a
+    video's stills, then the video's own result (see ``run_local_items``)."""
+    for results in run_local_items(items, model, workers, max_pixels, in_flight, video):
+        yield from results
+
+
+def run_local_items(
+    items: Iterable[ImageFile],
+    model: FaceModel,
+    workers: int,
+    max_pixels: int,
+    in_flight: int | None = None,
+    video: VideoOptions | None = None,
+) -> Iterator[list[ImageResult]]:
+    """Each item's results (``engines.task.analyze_item``) as it finishes (unordered when
+    ``workers`` > 1); ``video``: how videos are sampled.
 
     ``items`` is consumed lazily in the calling thread, at most ``in_flight`` (default: 8 per
     worker) ahead of the results, so a stream of millions of in-memory images (TSV rows,
@@ -35,14 +57,15 @@ def run_local(
     if workers <= 1:
         pipeline = model.build()
         for item in items:
-            yield analyze_image(pipeline, item, max_pixels)
+            yield analyze_item(pipeline, item, max_pixels, video)
         return
     window = in_flight or 8 * workers
     done: queue.SimpleQueue = queue.SimpleQueue()
     # spawn, not fork: the parent runs a progress thread, and forking a threaded process can
     # leave a lock held forever in the child.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(model, max_pixels)) as pool:
+    setup = (model, max_pixels, video)
+    with context.Pool(workers, initializer=_init_worker, initargs=setup) as pool:
         iterator = iter(items)
         pending, exhausted = 0, False
         while True:
@@ -62,16 +85,17 @@ def run_local(
             yield result
 
 
-def _init_worker(model: FaceModel, max_pixels: int) -> None:
-    global _worker_pipeline, _worker_max_pixels
+def _init_worker(model: FaceModel, max_pixels: int, video: VideoOptions | None) -> None:
+    global _worker_pipeline, _worker_max_pixels, _worker_video
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _worker_pipeline = model.build()
     _worker_max_pixels = max_pixels
+    _worker_video = video
 
 
-def _work(item: ImageFile) -> ImageResult:
-    return analyze_image(_worker_pipeline, item, _worker_max_pixels)
+def _work(item: ImageFile) -> list[ImageResult]:
+    return analyze_item(_worker_pipeline, item, _worker_max_pixels, _worker_video)
 
 
 def _die_with_parent() -> None:

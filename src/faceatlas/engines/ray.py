@@ -4,7 +4,8 @@ The driver (the ``faceatlas index`` process) streams the inputs exactly as the l
 does, skips what the catalog already has, and sends each wave of pending items to Ray Data as
 small descriptors (key and locator: a file path, a TSV row's byte range, an archive member).
 Ray tasks read the bytes where the data lives, and a pool of actors, each loading the model
-once, detects and embeds. Results stream back to the driver, which commits them in batches
+once, detects and embeds (a video is one task: an actor samples, analyses and tracks it whole,
+reading it where it lives). Results stream back to the driver, which commits them in batches
 with the same keys, error records and resume behaviour as the local engine.
 
 Needs the optional extra: ``pip install 'faceatlas[ray]'``. Every machine of a cluster must
@@ -23,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from faceatlas.engines.task import analyze_image
+from faceatlas.engines.task import analyze_item
 from faceatlas.errors import UsageError
 from faceatlas.faces.model import FaceModel
 from faceatlas.faces.record import ImageResult
-from faceatlas.sources import ImageFile, read_source
+from faceatlas.sources import ImageFile, is_video_name, read_source
+from faceatlas.video import VideoOptions
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,28 @@ def run_ray(
     max_pixels: int,
     address: str | None = None,
     wave: int = MIN_WAVE,
+    video: VideoOptions | None = None,
 ) -> Iterator[ImageResult]:
-    """Results for ``items`` (unordered), computed by Ray actors.
+    """Results for ``items`` (unordered) one by one, as ``run_ray_items`` computes them."""
+    for results in run_ray_items(
+        items, model, workers=workers, max_pixels=max_pixels, address=address, wave=wave,
+        video=video,
+    ):  # fmt: skip
+        yield from results
+
+
+def run_ray_items(
+    items: Iterable[ImageFile],
+    model: FaceModel,
+    *,
+    workers: int = 0,
+    max_pixels: int,
+    address: str | None = None,
+    wave: int = MIN_WAVE,
+    video: VideoOptions | None = None,
+) -> Iterator[list[ImageResult]]:
+    """Each item's results (a photo's, or a video's stills and its own), computed by Ray
+    actors, unordered; ``video``: how videos are sampled.
 
     ``address=None`` starts a local Ray with ``workers`` CPUs (0: all cores) for this run and
     stops it afterwards; ``"auto"`` or ``HOST:PORT`` joins a running cluster (``ray start
@@ -103,7 +125,11 @@ def run_ray(
                 .map_batches(_read_batch, batch_size=READ_BATCH, num_cpus=READ_CPUS)
                 .map_batches(
                     FaceActor,
-                    fn_constructor_kwargs={"model": model, "max_pixels": max_pixels},
+                    fn_constructor_kwargs={
+                        "model": model,
+                        "max_pixels": max_pixels,
+                        "video": video,
+                    },
                     batch_size=ACTOR_BATCH,
                     compute=ray.data.ActorPoolStrategy(size=actors),
                     num_cpus=ACTOR_CPUS,
@@ -111,7 +137,7 @@ def run_ray(
             )
             for batch in dataset.iter_batches(batch_size=ACTOR_BATCH, batch_format="numpy"):
                 for blob in batch["result"]:
-                    yield pickle.loads(blob)
+                    yield pickle.loads(blob)  # one item's list of results
     finally:
         if started_here:
             ray.shutdown()
@@ -140,8 +166,8 @@ def _read_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     for path, blob, error, source in zip(
         batch["path"], batch["data"], batch["error"], batch["source"], strict=True
     ):
-        if error or len(blob):
-            data.append(bytes(blob))
+        if error or len(blob) or (not source and is_video_name(str(path))):
+            data.append(bytes(blob))  # a video file is read where it lives, by the actor
             errors.append(str(error))
             continue
         try:
@@ -156,9 +182,12 @@ def _read_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 class FaceActor:
     """Ray actor: loads the face model once, then analyses batches of images."""
 
-    def __init__(self, model: FaceModel, max_pixels: int) -> None:
+    def __init__(
+        self, model: FaceModel, max_pixels: int, video: VideoOptions | None = None
+    ) -> None:
         self.pipeline = model.build()
         self.max_pixels = max_pixels
+        self.video = video
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = []
@@ -169,9 +198,10 @@ class FaceActor:
                 str(path),
                 int(size),
                 int(mtime_ns),
-                data=bytes(blob),
+                data=bytes(blob) if len(blob) else None,
                 error=str(error) or None,
                 source=str(source) or None,
             )
-            results.append(pickle.dumps(analyze_image(self.pipeline, item, self.max_pixels)))
+            found = analyze_item(self.pipeline, item, self.max_pixels, self.video)
+            results.append(pickle.dumps(found))
         return {"result": np.array(results, dtype=object)}
