@@ -106,9 +106,10 @@ def test_odd_names_and_folders_too_deep_to_read_are_recorded(tmp_path):
 
 def test_files_that_are_not_images_are_counted(tmp_path):
     photos = _photos(tmp_path / "photos")
-    (photos / "clip.mp4").write_bytes(b"\0" * 10)
+    (photos / "clip.mp4").write_bytes(b"\0" * 10)  # a video is indexed (this one: an error)
     (photos / "notes.txt").write_text("hello")
     (photos / "README").write_text("hello")
     with Catalog(tmp_path / "c.db") as catalog:
         summary = index_paths(catalog, [photos], IndexConfig(model=FakeModel(), workers=1))
-    assert summary.ignored == {".mp4": 1, ".txt": 1, "(no suffix)": 1}
+    assert summary.ignored == {".txt": 1, "(no suffix)": 1}
+    assert (summary.videos, summary.errors) == (1, 1)

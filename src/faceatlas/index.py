@@ -4,6 +4,10 @@ A batch of results is committed in one transaction (image rows with their faces)
 killed at any moment leaves every image either fully stored or absent; the next run picks up
 exactly the absent ones.
 
+A video is one item: its stills (frames keeping the faces of its tracks, keys like
+``/abs/clip.mp4#t=12.50``) and its own record are committed in one transaction, after the
+stills an earlier run left of it are dropped; a run killed mid-video does that video again.
+
 Inputs are folders and files (``index_paths``) and, through ``index_inputs``, also lists of
 paths, .zip/.tar archives and TSV files of base64 images. Streamed inputs (TSV rows, archive
 members, listed paths) are checked against the catalog in chunks, so millions of rows never
@@ -23,7 +27,7 @@ from pathlib import Path
 
 from faceatlas.catalog import Catalog
 from faceatlas.decode import DEFAULT_MAX_PIXELS
-from faceatlas.engines.local import run_local
+from faceatlas.engines.local import run_local_items
 from faceatlas.errors import UsageError
 from faceatlas.faces.model import FaceModel
 from faceatlas.faces.pipeline import ModelConfig
@@ -33,11 +37,13 @@ from faceatlas.sources import (
     ImageFile,
     TsvSpec,
     is_archive,
+    is_video,
     iter_archive,
     iter_image_files,
     iter_listed_images,
     iter_tsv,
 )
+from faceatlas.video import VideoOptions
 
 ENGINES = ("local", "ray")
 STREAM_BYTES = 256 * 2**20  # encoded bytes of streamed items held at once while keys are checked
@@ -57,6 +63,8 @@ class IndexConfig:
     chunk_size: int = 1000  # streamed items checked against the catalog at once
     engine: str = "local"
     ray_address: str | None = None  # None: start a local Ray; "auto" or HOST:PORT: join one
+    video_fps: float = 2.0  # video frames sampled per second (and one at each cut)
+    video_max_seconds: float | None = None  # read only this much of each video (None: all)
 
     def __post_init__(self) -> None:
         if self.workers < 0:
@@ -69,6 +77,11 @@ class IndexConfig:
             raise UsageError(f"unknown engine {self.engine!r}; choose one of {ENGINES}")
         if self.ray_address is not None and self.engine != "ray":
             raise UsageError("a Ray address needs the ray engine (--engine ray)")
+        _ = self.video  # validates the video settings
+
+    @property
+    def video(self) -> VideoOptions:
+        return VideoOptions(fps=self.video_fps, max_seconds=self.video_max_seconds)
 
     @property
     def worker_count(self) -> int:
@@ -82,7 +95,8 @@ class IndexSummary:
     found: int = 0
     skipped: int = 0
     ignored: Counter[str] = field(default_factory=Counter)  # files not images, by suffix
-    processed: int = 0
+    processed: int = 0  # photos and videos
+    videos: int = 0  # of which videos (their faces: one per track)
     faces: int = 0
     no_face: int = 0
     errors: int = 0
@@ -114,7 +128,8 @@ def pending_images(
     """(images not yet in the catalog or changed since, number already done)."""
     known = catalog.known_images()
     todo, skipped = [], 0
-    for item in iter_image_files(paths, exclude, segment_from_folder, ignored=ignored):
+    found = iter_image_files(paths, exclude, segment_from_folder, ignored=ignored, videos=True)
+    for item in found:
         if known.get(item.path) == (item.size, item.mtime_ns):
             skipped += 1
         else:
@@ -253,19 +268,23 @@ def _duplicate(item: ImageFile, first: str | None) -> ImageFile:
     return ImageFile(key, item.size, item.mtime_ns, error=error, segment=item.segment)
 
 
-def _engine(items: Iterable[ImageFile], config: IndexConfig, workers: int) -> Iterator[ImageResult]:
+def _engine(
+    items: Iterable[ImageFile], config: IndexConfig, workers: int
+) -> Iterator[list[ImageResult]]:
+    """Each item's results: a photo's, or a video's stills followed by its own."""
     if config.engine == "ray":
-        from faceatlas.engines.ray import MIN_WAVE, run_ray
+        from faceatlas.engines.ray import MIN_WAVE, run_ray_items
 
-        return run_ray(
+        return run_ray_items(
             items,
             config.model,
             workers=config.workers,
             max_pixels=config.max_pixels,
             address=config.ray_address,
             wave=max(config.chunk_size, MIN_WAVE),
+            video=config.video,
         )
-    return run_local(items, config.model, workers, config.max_pixels)
+    return run_local_items(items, config.model, workers, config.max_pixels, video=config.video)
 
 
 def _run(
@@ -288,20 +307,31 @@ def _run(
     workers = config.worker_count if total == 0 else min(config.worker_count, max(1, total))
     batch: list[ImageResult] = []
     batch_notes: list[tuple[str, str | None, str | None, int]] = []
+    videos: list[ImageResult] = []  # videos in the batch: stills earlier runs left are dropped
     last_commit = time.monotonic()
 
     def commit() -> None:
         with catalog.atomic():
+            for video in videos:
+                catalog.forget_stills(video.path, video.size, video.mtime_ns)
             catalog.add_results(batch)
             if batch_notes:
                 catalog.annotate_images(batch_notes)
 
     with Meter(total, "indexing", enabled=show_progress) as meter:
-        for result in _engine(noted(items), config, workers):
+        for *stills, result in _engine(noted(items), config, workers):
+            segment, source = notes.pop(result.path, (None, None))
+            if stills or is_video(ImageFile(result.path, 0, 0, source=source)):
+                videos.append(result)
+                summary.videos += 1
+            for still in stills:  # frames of a video that keep its tracks' faces
+                kept = len(still.faces or [])
+                batch_notes.append((still.path, segment, getattr(still, "source", None), kept))
+                batch.append(still)
+                summary.faces += kept
             detected = len(result.faces or [])
             if config.largest_face_only and detected > 1:
                 result.faces = [max(result.faces, key=lambda f: f.width * f.height)]
-            segment, source = notes.pop(result.path, (None, None))
             if result.status == "error" and source is not None:
                 result.error = _with_row(result.error or "", source)
             if segment is not None or source is not None or detected > len(result.faces or []):
@@ -311,8 +341,8 @@ def _run(
             meter.advance(faces=summary.faces, errors=summary.errors)
             now = time.monotonic()
             if len(batch) >= config.commit_every or now - last_commit >= config.commit_seconds:
-                commit()
-                batch, batch_notes, last_commit = [], [], now
+                commit()  # between items: a video's results are committed together
+                batch, batch_notes, videos, last_commit = [], [], [], now
         if batch:
             commit()
 

@@ -238,3 +238,21 @@ def persistent_people(conn: sqlite3.Connection) -> None:
         "CREATE INDEX changes_set ON changes(face_set_id, id)",
     ):
         conn.execute(statement)
+
+
+@migration
+def video_tracks(conn: sqlite3.Connection) -> None:
+    """Faces that stand for a track through a video (``faceatlas.tracks``).
+
+    A video is an image row of its own (its scan says how reading it went), and each frame
+    that keeps tracks' faces is a *still*, an image row keyed ``VIDEO#t=SECONDS`` whose
+    ``source`` locates the frame. ``face_tracks`` gives a track face's time span in the video
+    (seconds) and the number of sampled frames the track was seen in.
+    """
+    conn.execute(
+        """CREATE TABLE face_tracks(
+            face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            start_s REAL NOT NULL,
+            end_s REAL NOT NULL,
+            frames INTEGER NOT NULL)"""
+    )

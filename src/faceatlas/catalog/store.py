@@ -29,6 +29,7 @@ from faceatlas.catalog.people import PersonRow as PersonRow  # re-exported
 from faceatlas.errors import CatalogMissing, StorageError, UnknownFaceSet, UsageError
 from faceatlas.faces.record import ImageResult
 from faceatlas.faces.spec import ModelSpec
+from faceatlas.tracks import TrackFace
 
 EMBEDDING_DTYPE = np.float32
 DEFAULT_FACE_SET = "default_face_set"  # meta key: the set the last index run wrote to
@@ -74,6 +75,15 @@ class FaceRow:
     person: str | None  # folder name: the person's name, or person_0001 by number
     image_source: str | None = None  # container locator (TSV row, archive member), if any
     person_size: int = 0  # faces of that person (0: no person)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSpan:
+    """Where a track face was seen in its video: seconds from the start, sampled frames."""
+
+    start: float
+    end: float
+    frames: int
 
 
 @dataclass(slots=True)
@@ -335,24 +345,35 @@ class Catalog(PeopleStore):
                     " face_count, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (set_id, image_id, result.status, result.error, len(faces), now),
                 )
-                conn.executemany(
+                insert = (
                     "INSERT INTO faces(image_id, face_set_id, left, top, right, bottom, score,"
                     " landmarks, embedding, embedding_norm, model)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            image_id,
-                            set_id,
-                            *face.box,
-                            face.score,
-                            np.asarray(face.landmarks, dtype=np.float32).tobytes(),
-                            np.asarray(face.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
-                            face.embedding_norm,
-                            name,
-                        )
-                        for face in faces
-                    ],
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 )
+                rows = [
+                    (
+                        image_id,
+                        set_id,
+                        *face.box,
+                        face.score,
+                        np.asarray(face.landmarks, dtype=np.float32).tobytes(),
+                        np.asarray(face.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
+                        face.embedding_norm,
+                        name,
+                    )
+                    for face in faces
+                ]
+                if not any(isinstance(face, TrackFace) for face in faces):
+                    conn.executemany(insert, rows)
+                    continue
+                for face, row in zip(faces, rows, strict=True):  # a video still's tracks
+                    face_id = conn.execute(insert, row).lastrowid
+                    if isinstance(face, TrackFace):
+                        conn.execute(
+                            "INSERT INTO face_tracks(face_id, start_s, end_s, frames)"
+                            " VALUES (?, ?, ?, ?)",
+                            (face_id, face.start, face.end, face.frames),
+                        )
 
     def annotate_images(self, notes: Iterable[tuple[str, str | None, str | None, int]]) -> None:
         """Set (path, segment, source, faces detected) on stored images; one transaction.
@@ -370,6 +391,37 @@ class Catalog(PeopleStore):
                 " AND image_id = (SELECT id FROM images WHERE path = CAST(? AS TEXT))",
                 [(count, self._writing_set(), _bind_path(path)) for path, _, _, count in notes],
             )
+
+    def forget_stills(self, video: str, size: int, mtime_ns: int) -> int:
+        """Before a video is stored again: drop the face set's stills of it (keys
+        ``video#t=...``, their scans and faces), and the stills of any other version of the
+        file (another size or time) for every face set. Returns the image rows removed."""
+        set_id = self._writing_set()
+        low, high = _bind_path(video + "#t="), _bind_path(video + "#t>")  # '>' follows '='
+        stills = "SELECT id FROM images WHERE path >= CAST(? AS TEXT) AND path < CAST(? AS TEXT)"
+        with self.atomic():
+            for table in ("scans", "faces"):
+                self._conn.execute(
+                    f"DELETE FROM {table} WHERE face_set_id = ? AND image_id IN ({stills})",
+                    (set_id, low, high),
+                )
+            return self._conn.execute(
+                f"DELETE FROM images WHERE id IN ({stills}) AND (size != ? OR mtime_ns != ?"
+                " OR NOT EXISTS (SELECT 1 FROM scans s WHERE s.image_id = images.id))",
+                (low, high, size, mtime_ns),
+            ).rowcount
+
+    def track_spans(self, face_ids: Iterable[int]) -> dict[int, TrackSpan]:
+        """face id -> its track's span in its video, for the given faces that stand for one."""
+        found: dict[int, TrackSpan] = {}
+        for chunk, marks in self._chunks([int(i) for i in face_ids]):
+            for face_id, start, end, frames in self._conn.execute(
+                "SELECT face_id, start_s, end_s, frames FROM face_tracks"
+                f" WHERE face_id IN ({marks})",
+                chunk,
+            ):
+                found[face_id] = TrackSpan(start, end, frames)
+        return found
 
     def image_sources(self, paths: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
         """path -> (segment, source locator) for the given image paths."""

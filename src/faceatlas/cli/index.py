@@ -180,6 +180,20 @@ def tsv_options(command: Callable) -> Callable:
     metavar="auto|HOST:PORT",
     help="Join this Ray cluster (with --engine ray) instead of starting a local one.",
 )
+@click.option(
+    "--video-fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Video frames sampled per second (plus one at each scene cut); faces are tracked "
+    "through them and each track is stored as one face.",
+)
+@click.option(
+    "--video-max-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Read only the first SECONDS of each video [default: all].",
+)
 @search_index_option
 @quiet_option
 def index(
@@ -195,7 +209,8 @@ def index(
     **settings: Any,
 ) -> None:
     """Find, align and embed every face in PATHS (files, folders, .zip/.tar archives), TSV
-    files of base64 images (--tsv) and lists of paths (--list).
+    files of base64 images (--tsv) and lists of paths (--list). Videos (.mp4 .mov .m4v .mkv
+    .avi .webm) are sampled (--video-fps) and each face tracked through them is one face.
 
     Images already in the catalog are skipped, so an interrupted run simply continues where it
     stopped (TSV rows by key, files and members by size and time). Unreadable files and bad TSV
@@ -209,6 +224,7 @@ def index(
       faceatlas index --tsv part-0001.tsv --segment-column 0 --image-column 2 --dry-run
       faceatlas index --tsv part-0001.tsv --segment-column 0 --range 0:100000 --db big.db
       faceatlas index photos.zip --list more.txt --largest-face-only --db photos.db
+      faceatlas index ~/Videos --video-fps 1 --video-max-seconds 600 --db clips.db
       faceatlas index --tsv part-*.tsv --engine ray --address auto --db big.db
     """
     if dry_run:

@@ -38,7 +38,8 @@ def face_thumbnail(face: FaceRow, cache_dir: str | Path, size: int = DEFAULT_SIZ
 def face_crop(face: FaceRow, size: int = DEFAULT_SIZE) -> Image.Image:
     """A square ``size`` x ``size`` crop around the face box, with a margin.
 
-    Reads the image from its file, or from its TSV row or archive member.
+    Reads the image from its file, from its TSV row or archive member, or for a face tracked
+    through a video from the frame its track keeps (decoded again from the video).
     """
     try:
         encoded = read_source(face.image_path, face.image_source)
