@@ -37,6 +37,7 @@ from faceatlas.errors import UsageError
 from faceatlas.faces.record import Face
 
 UNLINKED = 1e6  # cost of a pair that may not be linked
+_NO_VECTOR = np.zeros(0, dtype=np.float32)  # a sighting's embedding, once summed into its track
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +80,26 @@ class Sighting:
 
 
 class Track:
-    """Faces of one person in consecutive sampled frames of one shot."""
+    """Faces of one person in consecutive sampled frames of one shot.
 
-    __slots__ = ("last", "sightings", "total")
+    Embeddings are summed as they come and not kept per frame, so a track of an hour-long
+    shot holds a few hundred bytes per sampled frame.
+    """
+
+    __slots__ = ("last", "norms", "sightings", "total")
 
     def __init__(self, first: Sighting) -> None:
-        self.sightings = [first]
-        self.total = np.asarray(first.face.embedding, dtype=np.float64).copy()
-        self.last = first
+        self.total = np.zeros(len(first.face.embedding), dtype=np.float64)
+        self.norms = 0.0
+        self.sightings: list[Sighting] = []
+        self.add(first)
 
     def add(self, sighting: Sighting) -> None:
+        face = sighting.face
+        self.total += face.embedding
+        self.norms += face.embedding_norm
+        sighting.face = Face(face.box, face.landmarks, face.score, _NO_VECTOR, face.embedding_norm)
         self.sightings.append(sighting)
-        self.total += sighting.face.embedding
         self.last = sighting
 
     @property
@@ -102,13 +111,12 @@ class Track:
     def stored(self, sighting: Sighting) -> TrackFace:
         """The track as one face, shown by ``sighting``."""
         face = sighting.face
-        norms = [s.face.embedding_norm for s in self.sightings]
         return TrackFace(
             face.box,
             face.landmarks,
             face.score,
             self.direction,
-            float(np.mean(norms)),
+            self.norms / len(self.sightings),
             start=self.sightings[0].time,
             end=self.last.time,
             frames=len(self.sightings),
