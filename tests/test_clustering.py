@@ -22,6 +22,7 @@ from faceatlas.people.methods import METHODS, make_clusterer
 from faceatlas.people.rank_order import RankOrder, _distance, _position
 from faceatlas.people.threshold import (
     DLIB_STRANGERS,
+    GROWTH,
     PER_FACE,
     auto_threshold,
     cannot_link_pairs,
@@ -270,16 +271,18 @@ def test_stranger_curve_is_monotone_and_inverts():
 
 
 def test_auto_threshold_falls_as_collections_grow():
-    """The cut keeps PER_FACE expected stranger links per face: more faces, a lower cut."""
+    """The cut keeps the method's tolerance of stranger links per face: more faces, a lower
+    cut, and a tolerance per face that grows slowly with the collection."""
     rng = np.random.default_rng(0)
     cuts = []
-    for n in (50, 500, 5000):
+    for n in (100, 1000, 10_000):
         X = unit(rng.standard_normal((n, 8)))
         choice = auto_threshold(X, method="infomap")
-        assert choice.strangers == pytest.approx(PER_FACE["infomap"] * n, rel=0.01)
+        assert choice.per_face == pytest.approx(PER_FACE["infomap"] * (n / 1000) ** GROWTH)
+        assert choice.strangers == pytest.approx(choice.per_face * n, rel=0.01)
         assert choice.pairs == n * (n - 1) // 2 and choice.faces == n
         cuts.append(choice.threshold)
-    assert cuts[0] > cuts[1] > cuts[2] and 0.3 < cuts[1] < 0.4
+    assert cuts[0] > cuts[1] > cuts[2] and 0.33 < cuts[1] < 0.36 and 0.29 < cuts[2] < 0.32
     # faces of one photo are not pairs of strangers to count
     X = unit(rng.standard_normal((500, 8)))
     pairs = auto_threshold(X, np.repeat(np.arange(250), 2), method="infomap").pairs
@@ -298,7 +301,7 @@ def test_auto_threshold_backs_off_when_faces_of_one_photo_merge():
 
     def conflicts(t: float) -> float:
         calls.append(t)
-        return 1.0 if t > calls[0] - 0.02 else 0.0
+        return 1.0 if t > calls[0] - 0.015 else 0.0
 
     choice = auto_threshold(X, groups, conflicts=conflicts)
     assert choice.steps == 2 and choice.threshold == pytest.approx(choice.base - 0.02)

@@ -1,15 +1,15 @@
-"""The one-photo rule: no method ever puts two faces of one photo in one person."""
+"""The one-photo rule: no method ever puts two faces of one photo in one person.
+
+On real photos (crowds): tests/test_cluster_shapes.py.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from faceatlas.catalog import Catalog
-from faceatlas.people.cluster import cluster_catalog
 from faceatlas.people.constraints import same_photo_conflicts, split_same_photo
 from faceatlas.people.methods import METHODS, make_clusterer
-from tests.conftest import data, faceatlas, link_tree
 
 
 def unit(X: np.ndarray) -> np.ndarray:
@@ -82,30 +82,3 @@ def test_conflicts_count_same_photo_pairs_in_one_person():
     photos = np.array([1, 1, 2, 3, 4, 4])
     people, share, pairs = same_photo_conflicts(labels, photos)
     assert people.tolist() == [0] and pairs == 2 and share == 0.5
-
-
-GROUP_PHOTOS = ["insightface", "retinaface"]  # many faces a photo, of lookalikes (t2.jpg)
-
-
-@pytest.fixture(scope="module")
-def group_catalog(tmp_path_factory):
-    """people-deepface and two folders of group-photos, indexed once with one worker."""
-    root = tmp_path_factory.mktemp("groups")
-    photos = [*sorted(data("people-deepface").rglob("*.jpg"))]
-    for folder in GROUP_PHOTOS:
-        photos += sorted(data("group-photos", folder).glob("*.jpg"))
-    tree = link_tree(photos, root / "photos", depth=1)
-    db = root / "groups.db"
-    faceatlas("index", tree, "--db", db, "--quiet", "--workers", "1", "--no-search-index")
-    return db
-
-
-@pytest.mark.parametrize("method", ["infomap", "chinese-whispers", "leader", "agglomerative"])
-def test_real_group_photos_never_give_a_person_two_faces_of_one_photo(group_catalog, method):
-    with Catalog(group_catalog) as catalog:
-        summary = cluster_catalog(catalog, method=method)
-        face_ids, people = catalog.assignments()
-        photo_of = {row.face_id: row.image_id for row in catalog.faces()}
-    photos = np.array([photo_of[f] for f in face_ids.tolist()])
-    assert summary.faces > 150  # the group photos hold many faces
-    assert not holds_two_of_one_photo(people, photos)

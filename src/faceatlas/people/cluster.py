@@ -19,7 +19,7 @@ from faceatlas.catalog import Catalog, FaceMatrix
 from faceatlas.graph import KnnGraph, cached_knn_graph
 from faceatlas.people.constraints import same_photo_conflicts, split_same_photo
 from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, make_clusterer
-from faceatlas.people.quality import PersonSums, quality_from_sums
+from faceatlas.people.quality import PersonQuality, PersonSums, people_quality
 from faceatlas.people.threshold import auto_threshold
 
 AUTO = "auto"
@@ -39,7 +39,8 @@ class ClusterSummary:
     reason: str = ""  # one line: the cut and why, e.g. "cut 0.340 (auto: model curve, ...)"
     segment_cuts: dict[str, float | None] | None = None  # per segment: its cut (--per-segment)
     people_split: int = 0  # people split by the one-photo rule
-    doubtful: int = 0  # people whose faces look like more than one person (people.quality)
+    doubtful: int = 0  # people worth checking first (people.quality)
+    quality: list[PersonQuality] = field(default_factory=list)  # by the clustering's labels
 
 
 def describe_cut(threshold: float | None, auto: dict | None, method: str) -> str:
@@ -159,10 +160,10 @@ def cluster_catalog(
     started = time.monotonic()
     clusterer = make_clusterer(method, seed=seed, k=k, n_clusters=n_clusters, **options)
     if method == "leader":
-        face_ids, fit, sums = _stream_leader(catalog, threshold, seed, options)
+        face_ids, fit, quality = _stream_leader(catalog, threshold, seed, options)
     else:
         uses_graph = getattr(clusterer, "uses_graph", False)
-        face_ids, fit, sums = _cluster_in_memory(
+        face_ids, fit, quality = _cluster_in_memory(
             catalog, method, threshold, seed, k, n_clusters, knn, uses_graph, options
         )
     params: dict[str, Any] = {"threshold": fit.threshold, "seed": seed, "k": k, **options}
@@ -170,7 +171,6 @@ def cluster_catalog(
         params["n_clusters"] = n_clusters
     if fit.auto is not None:
         params["auto"] = fit.auto
-    quality = quality_from_sums(sums)
     doubtful = sum(q.doubtful for q in quality)
     params["doubtful"] = doubtful
     catalog.save_clustering(method, params, face_ids, fit.labels)
@@ -183,6 +183,7 @@ def cluster_catalog(
         reason=describe_cut(fit.threshold, fit.auto, method),
         people_split=fit.people_split,
         doubtful=doubtful,
+        quality=quality,
     )
 
 
@@ -207,8 +208,8 @@ def _cluster_in_memory(
     knn: str,
     uses_graph: bool,
     options: dict[str, Any],
-) -> tuple[np.ndarray, PeopleFit, PersonSums]:
-    """(face ids, the clustering, per-person sums) with all embeddings in memory."""
+) -> tuple[np.ndarray, PeopleFit, list[PersonQuality]]:
+    """(face ids, the clustering, its people's quality) with all embeddings in memory."""
     matrix = catalog.face_matrix(order="path")  # the same input on every run
     graph = None
     wants_graph = uses_graph and len(matrix) > 0
@@ -225,9 +226,7 @@ def _cluster_in_memory(
         graph=graph,
         **options,
     )
-    sums = PersonSums()
-    sums.add(matrix.vectors, fit.labels)
-    return matrix.face_ids, fit, sums
+    return matrix.face_ids, fit, people_quality(matrix.vectors, fit.labels)
 
 
 def _stream_leader(
@@ -236,20 +235,20 @@ def _stream_leader(
     seed: int,
     options: dict[str, Any],
     block: int = LEADER_BLOCK,
-) -> tuple[np.ndarray, PeopleFit, PersonSums]:
+) -> tuple[np.ndarray, PeopleFit, list[PersonQuality]]:
     """Leader clustering straight from the catalog, one block of faces at a time.
 
     Memory: one block of embeddings plus the active representatives, whatever the catalog's
     size (8 M faces would be 4 GB in one matrix). ``threshold="auto"`` chooses the cut on the
     first ``AUTO_SAMPLE`` faces in path order, for a collection of the catalog's size. A
     second pass reads the faces of the people holding two faces of one photo and splits them
-    (the one-photo rule); a last one sums each person's embeddings for their quality.
+    (the one-photo rule); two last ones measure the people's quality.
     """
     blocks = catalog.iter_face_blocks(block, order="path")
     first = next(blocks, None)
     if first is None:
         empty = np.zeros(0, np.int64)
-        return empty, PeopleFit(empty, None, None, 0), PersonSums()
+        return empty, PeopleFit(empty, None, None, 0), []
     auto = None
     if threshold == AUTO:
         sample = slice(0, AUTO_SAMPLE)
@@ -281,11 +280,22 @@ def _stream_leader(
         )
         labels[rows], split = result.labels, result.people_split
     sums = PersonSums()
+    for part, part_labels in _labelled_blocks(catalog, block, labels):
+        sums.add(part.vectors, part_labels)
+    people = sums.people()
+    blocks = _labelled_blocks(catalog, block, labels)
+    far = people.farthest((part.vectors, part_labels) for part, part_labels in blocks)
+    return np.concatenate(face_ids), PeopleFit(labels, used, auto, split), people.quality(far)
+
+
+def _labelled_blocks(
+    catalog: Catalog, block: int, labels: np.ndarray
+) -> Iterator[tuple[FaceMatrix, np.ndarray]]:
+    """The catalog's faces block by block in path order, each with its labels."""
     offset = 0
     for part in catalog.iter_face_blocks(block, order="path"):
-        sums.add(part.vectors, labels[offset : offset + len(part)])
+        yield part, labels[offset : offset + len(part)]
         offset += len(part)
-    return np.concatenate(face_ids), PeopleFit(labels, used, auto, split), sums
 
 
 def _rows_of(blocks: Iterator[FaceMatrix], rows: np.ndarray) -> Iterator[FaceMatrix]:

@@ -16,7 +16,7 @@ import numpy as np
 from faceatlas.catalog import Catalog
 from faceatlas.people.cluster import AUTO, ClusterSummary, fit_people, label_counts
 from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, make_clusterer
-from faceatlas.people.quality import PersonSums, quality_from_sums
+from faceatlas.people.quality import PersonQuality, people_quality
 
 NO_SEGMENT = ""  # the key of images without a segment in ``segment_cuts``
 
@@ -44,7 +44,7 @@ def cluster_per_segment(
     id_parts: list[np.ndarray] = []
     label_parts: list[np.ndarray] = []
     cuts: dict[str, float | None] = {}
-    sums = PersonSums()
+    quality: list[PersonQuality] = []
     split = 0
     offset = 0
     for segment in segments:  # one segment's embeddings in memory at a time
@@ -65,14 +65,13 @@ def cluster_per_segment(
         split += fit.people_split
         kept = fit.labels >= 0
         labels = np.where(kept, fit.labels + offset, -1)
-        sums.add(matrix.vectors, labels)
+        quality += people_quality(matrix.vectors, labels)  # people never cross segments
         id_parts.append(matrix.face_ids)
         label_parts.append(labels)
         offset += int(fit.labels.max()) + 1 if kept.any() else 0
     face_ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
     labels = np.concatenate(label_parts) if label_parts else np.zeros(0, np.int64)
     used = [c for c in cuts.values() if c is not None]
-    quality = quality_from_sums(sums)
     doubtful = sum(q.doubtful for q in quality)
     params: dict[str, Any] = {
         "per_segment": True,
@@ -98,6 +97,7 @@ def cluster_per_segment(
         segment_cuts=cuts,
         people_split=split,
         doubtful=doubtful,
+        quality=quality,
     )
 
 

@@ -4,29 +4,33 @@ See docs/clustering.md for the derivation and the measurements. In short: a link
 the cut between two strangers is what merges two people, and how many such links a collection
 holds depends on the model and on the number of faces, not on who is in it. The face model's
 **stranger curve** ``F(t)``, the share of pairs of different people closer than ``t``, was
-measured once on LFW (every pair of labelled faces of two different people, ~87 million pairs):
-it is a property of the model, and its left tail, the part that matters, is the same on CelebA's
-in-the-wild photos (docs/clustering.md). A collection of ``N`` faces holds about
-``P = N (N - 1) / 2`` pairs of faces from different photos, almost all of them strangers, so
+measured once on LFW (every pair of labelled faces of two different people, 86 million pairs):
+it is a property of the model, and its left tail, the part that matters, is the same on
+CelebA's in-the-wild photos (docs/clustering.md). A collection of ``N`` faces holds
+``P = N (N - 1) / 2`` pairs of faces from different photos, nearly all of them strangers, so
 about ``P F(t)`` stranger links shorter than ``t``. The cut is the largest ``t`` at which that
-stays within ``PER_FACE`` links per face:
+stays within the method's tolerance:
 
-    P * F(t) <= PER_FACE[method] * N
+    P * F(t) <= PER_FACE[method] * (N / REFERENCE_FACES) ** GROWTH * N
 
-``PER_FACE`` is the method's tolerance (a graph method shrugs off a stray link; single linkage
-does not), calibrated once on LFW. The rule adapts: a few hundred photos allow ~0.36-0.40, a
-bulk set of a million faces ~0.25; it does not depend on how many photos each person has, so
-a family's camera roll and LFW's thousands of strangers are treated alike.
+``PER_FACE`` is what the method shrugs off (a graph method tolerates a stray link, single
+linkage does not). The tolerance per face grows slowly with the collection (``GROWTH``): in a
+large collection a stray link joins, on average, smaller groups of faces (more people, each a
+smaller share of all faces), so it costs less. Both constants were calibrated on the shapes of
+bench/cluster_shapes.py (LFW and CelebA, 30 to 13,900 faces) and sit in the middle of a broad
+range that works on all of them. The rule gives a few hundred photos ~0.35-0.38, all of LFW
+~0.30 and a million faces ~0.25, whether the people have one photo each or hundreds.
 
 This replaced a normal model of stranger distances fitted to random pairs of the collection,
 which failed on collections of a few people (docs/clustering.md): with 5-40 people the random
-pairs are a handful of person pairs, so their spread is two to three times wider than the
-model's and a normal's left tail predicted thousands of times too many close strangers.
+pairs are a handful of person pairs, so their spread is wider than the model's and a normal's
+left tail predicted hundreds of times too many close strangers.
 
 Cannot-link pairs (two faces of one photo, certainly two people) are used as a check: when the
 method, at the chosen cut, puts more than ``MAX_CONFLICTS`` of them in one person (before the
 one-photo rule splits such people, see :mod:`faceatlas.people.constraints`), the collection's
-strangers are closer than the model's and the cut is lowered step by step.
+strangers are closer than the model's (small faces in crowd photos are) and the cut is lowered
+step by step.
 """
 
 from __future__ import annotations
@@ -49,19 +53,25 @@ STRANGER_LOG10_CDF = (
     -5.009, -4.731, -4.464, -4.199, -3.943, -3.692, -3.449, -3.204,
     -2.963, -2.731, -2.506, -2.082, -1.527, -0.839, -0.404,
 )  # fmt: skip
-# Largest expected number of stranger links shorter than the cut, per face, by method: the
-# model's calibration for each method, fitted once on LFW (docs/clustering.md). Leader and
-# agglomerative cut a different distance (to a representative, between group averages).
+# Expected stranger links shorter than the cut the method tolerates per face, in a collection
+# of REFERENCE_FACES faces; it grows as (faces / REFERENCE_FACES) ** GROWTH (module docstring).
+# Calibrated on bench/cluster_shapes.py (LFW and CelebA shapes, 5 to 13,900 faces): for
+# infomap and Chinese whispers every (PER_FACE, GROWTH) in [0.04, 0.055] x [0.25, 0.35] keeps
+# all shapes within 0.02 of their best fixed cut; these are the middle. Rank-order, DBSCAN,
+# HDBSCAN and agglomerative were set so that all of LFW gets its best fixed cut (0.29, 0.27,
+# 0.27, 0.36). Leader and agglomerative cut a different distance (to a representative,
+# between group averages), hence their larger values.
 PER_FACE = {
-    "infomap": 0.02,
-    "chinese-whispers": 0.02,
-    "rank-order": 0.02,
-    "dbscan": 0.005,
-    "hdbscan": 0.005,
+    "infomap": 0.05,
+    "chinese-whispers": 0.05,
+    "rank-order": 0.016,
+    "dbscan": 0.0045,
+    "hdbscan": 0.0045,
     "leader": 0.5,
-    "agglomerative": 0.5,
+    "agglomerative": 1.1,
 }
-OFFSET = {"leader": 0.0, "agglomerative": 0.0}  # cut added after the rule, by method
+REFERENCE_FACES = 1000
+GROWTH = 0.3
 LOWEST, HIGHEST = 0.2, 0.5
 MAX_CONFLICTS = 0.01  # share of cannot-link pairs a clustering may put in one person
 STEP = 0.01  # how far the cut drops per failed check
@@ -151,6 +161,11 @@ def photo_pairs(groups: np.ndarray | None, n: int) -> int:
     return total - int((counts * (counts - 1) // 2).sum())
 
 
+def tolerance(method: str, faces: int) -> float:
+    """Stranger links per face ``method`` tolerates in a collection of ``faces`` faces."""
+    return PER_FACE[method] * (max(faces, 1) / REFERENCE_FACES) ** GROWTH
+
+
 def model_cut(
     faces: int, pairs: int, per_face: float, curve: StrangerCurve = DLIB_STRANGERS
 ) -> float:
@@ -180,8 +195,8 @@ def auto_threshold(
     pairs = photo_pairs(groups, len(X))
     if faces is not None and len(X) > 1:
         pairs = round(pairs * (n * (n - 1)) / (len(X) * (len(X) - 1)))
-    per_face = PER_FACE[method]
-    base = model_cut(n, pairs, per_face, curve) + OFFSET.get(method, 0.0)
+    per_face = tolerance(method, n)
+    base = model_cut(n, pairs, per_face, curve)
     base = round(min(max(base, LOWEST), HIGHEST), 4)
     threshold, shared, steps = base, None, 0
     n_cl = len(cannot_link_pairs(groups)[0]) if groups is not None else 0
