@@ -52,4 +52,14 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-from faceatlas.cli import audit, cluster, core, evaluate, index, report, search, verify  # noqa: E402,F401
+from faceatlas.cli import (  # noqa: E402,F401
+    audit,
+    cluster,
+    core,
+    evaluate,
+    index,
+    people,
+    report,
+    search,
+    verify,
+)

@@ -18,7 +18,8 @@ from faceatlas.cli.options import (
     threshold_option,
 )
 from faceatlas.graph import METHODS as KNN_METHODS
-from faceatlas.people.cluster import cluster_catalog
+from faceatlas.people.cluster import AUTO, cluster_catalog
+from faceatlas.people.incremental import IncrementalSummary, assign_new_faces
 from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, METHODS
 from faceatlas.people.segments import cluster_per_segment
 
@@ -90,6 +91,14 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     help="Cluster inside each segment only (see `faceatlas index --segment-column`): people "
     "never cross segments, and export writes OUT/<segment>/<person>/.",
 )
+@click.option(
+    "--fresh/--incremental",
+    default=True,
+    show_default=True,
+    help="--fresh: group every face again, mapped onto the existing people (numbers, names and "
+    "your corrections are kept). --incremental: only faces not grouped yet join the existing "
+    "people (or form new ones) at the last grouping's cut and method, as `run` does.",
+)
 @face_set_option
 def cluster(
     db_path: Path,
@@ -102,9 +111,13 @@ def cluster(
     extra: tuple[str, ...],
     as_json: bool,
     per_segment: bool,
+    fresh: bool,
     face_set: str | None,
 ) -> None:
-    """Group the catalog's faces into people (replaces the previous grouping).
+    """Group the catalog's faces into people, keeping the people that exist.
+
+    Groups that overlap existing people most become those people (their numbers, names and
+    the faces you placed stay), the others new people with the next numbers.
 
     Methods: infomap (default), chinese-whispers, leader, rank-order, dbscan, hdbscan,
     agglomerative, kmeans. Graph methods reuse the kNN graph kept beside the catalog, so
@@ -117,7 +130,35 @@ def cluster(
       faceatlas cluster --db photos.db --method leader -o representative=mean
       faceatlas cluster --db photos.db --method kmeans --k 40
       faceatlas cluster --db big.db --per-segment --method leader
+      faceatlas cluster --db photos.db --incremental
     """
+    if not fresh:
+        with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
+            done = assign_new_faces(catalog, threshold=None if threshold == AUTO else threshold)
+        if isinstance(done, IncrementalSummary):
+            _report_incremental(done, as_json)
+            return
+        summary = done
+    else:
+        summary = _regroup(
+            db_path, face_set, method, threshold, seed, neighbors, knn, n_clusters, extra,
+            per_segment,
+        )  # fmt: skip
+    _report(summary, as_json)
+
+
+def _regroup(
+    db_path: Path,
+    face_set: str | None,
+    method: str,
+    threshold: float | str,
+    seed: int,
+    neighbors: int,
+    knn: str,
+    n_clusters: int | None,
+    extra: tuple[str, ...],
+    per_segment: bool,
+) -> Any:
     options = parse_options(extra)
     if not per_segment:
         options["knn"] = knn  # per segment, each small segment gets its own exact graph
@@ -132,6 +173,30 @@ def cluster(
             n_clusters=n_clusters,
             **options,
         )
+    return summary
+
+
+def _report_incremental(summary: IncrementalSummary, as_json: bool) -> None:
+    if as_json:
+        echo_json(
+            {
+                "faces": summary.faces,
+                "people": summary.people,
+                "singletons": summary.singletons,
+                "method": summary.method,
+                "threshold": summary.threshold,
+                "seconds": round(summary.seconds, 3),
+                "new_faces": summary.new_faces,
+                "joined": summary.joined,
+                "new_people": summary.new_people,
+                "waiting": summary.waiting,
+            }
+        )
+        return
+    click.echo(f"{summary.reason} in {summary.seconds:.1f} s; {summary.people} people")
+
+
+def _report(summary: Any, as_json: bool) -> None:
     if as_json:
         echo_json(
             {

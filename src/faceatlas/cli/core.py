@@ -7,12 +7,14 @@ from pathlib import Path
 
 import click
 
+from faceatlas.catalog import Catalog
 from faceatlas.cli import main
 from faceatlas.cli.index import report_index, report_search_index
 from faceatlas.cli.options import (
     count_option,
     db_option,
     echo_json,
+    existing_catalog,
     face_set_option,
     json_option,
     min_faces_option,
@@ -27,9 +29,15 @@ from faceatlas.cli.options import (
 )
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.index import IndexConfig
-from faceatlas.outputs.export import export_people
+from faceatlas.outputs.export import ExportPlan, export_people, plan_export
 from faceatlas.paths import shown_path
-from faceatlas.workflow import run_photos
+from faceatlas.workflow import plan_run, run_photos
+
+dry_run_option = click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would be added, removed and renamed in OUT, and touch nothing.",
+)
 
 
 @main.command()
@@ -38,16 +46,26 @@ from faceatlas.workflow import run_photos
 @mode_option
 @min_faces_option()
 @face_set_option
-def export(out: Path, db_path: Path, mode: str, min_faces: int, face_set: str | None) -> None:
-    """Write OUT/person_0001/ ... (largest first), OUT/unknown/ and OUT/manifest.csv.
+@dry_run_option
+def export(
+    out: Path, db_path: Path, mode: str, min_faces: int, face_set: str | None, dry_run: bool
+) -> None:
+    """Write one folder per person (its name, else person_NNNN), OUT/unknown/ and
+    OUT/manifest.csv.
 
     A photo with three people appears in three folders. Running export again replaces what the
-    previous export wrote and nothing else.
+    previous export wrote and nothing else; a person renamed since has its folder renamed.
+    Hidden people get no folder.
 
     \b
-    Example:
+    Examples:
       faceatlas export people/ --db photos.db --mode copy --min-faces 3
+      faceatlas export people/ --db photos.db --dry-run
     """
+    if dry_run:
+        with Catalog(existing_catalog(db_path), model=face_set, read_only=True) as catalog:
+            _print_plan(plan_export(catalog, out, min_faces))
+        return
     with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
         summary = export_people(catalog, out, mode=mode, min_faces=min_faces)
     click.echo(
@@ -66,6 +84,13 @@ def export(out: Path, db_path: Path, mode: str, min_faces: int, face_set: str | 
 @min_faces_option()
 @search_index_option
 @quiet_option
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Group every face again (mapped onto the existing people: numbers, names and your "
+    "corrections stay) instead of only the new faces.",
+)
+@dry_run_option
 def run(
     photos: tuple[Path, ...],
     out: Path,
@@ -76,16 +101,35 @@ def run(
     min_faces: int,
     search_index: bool,
     quiet: bool,
+    fresh: bool,
+    dry_run: bool,
 ) -> None:
     """Index PHOTOS, group the faces into people and export them to OUT, in one go.
 
     The catalog is kept in OUT/faceatlas.db, so running again only processes new or changed
-    photos and re-exports.
+    photos: their faces join the people found before (numbers and names stay) or form new
+    ones, and the folders are exported again.
 
     \b
-    Example:
+    Examples:
       faceatlas run ~/Pictures people/
+      faceatlas run ~/Pictures people/ --dry-run
     """
+    if dry_run:
+        plan = plan_run(
+            photos, out, IndexConfig(model=model, workers=workers), min_faces=min_faces
+        )
+        for path in plan.to_index:
+            click.echo(f"index  {shown_path(path)}")
+        for path in plan.archives:
+            click.echo(f"read   {shown_path(path)} (its new members)")
+        click.echo(f"{len(plan.to_index)} photos to index, {plan.done} indexed already")
+        if plan.export is None:
+            click.echo("no people yet: the run groups the faces, then exports every folder")
+        else:
+            click.echo("export, before the new faces are grouped:")
+            _print_plan(plan.export)
+        return
     summary = run_photos(
         photos,
         out,
@@ -95,6 +139,7 @@ def run(
         min_faces=min_faces,
         search_index=search_index,
         show_progress=show_progress(quiet),
+        fresh=fresh,
     )
     report_index(summary.indexed, summary.catalog)
     if summary.search is not None:
@@ -104,6 +149,11 @@ def run(
         f"{summary.clustered.faces} faces -> {exported.people} people with {min_faces}+ faces, "
         f"{exported.unknown_faces} unknown faces; folders and manifest.csv in {out}"
     )
+
+
+def _print_plan(plan: ExportPlan) -> None:
+    for line in plan.describe():
+        click.echo(line)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from faceatlas.cli.options import (
     existing_catalog,
     face_set_option,
     json_option,
+    min_faces_option,
     open_catalog,
 )
 from faceatlas.decode import load_rgb
@@ -50,6 +51,7 @@ def _print_results(results: list[FaceResult], source: str) -> None:
               help="How many look-alikes per face.")
 @click.option("--face-id", type=int, help="Query a face already in the catalog instead of PHOTO.")
 @json_option('Print a JSON list, one {"box", "matches"} object per query face.')
+@min_faces_option("A match in a person with fewer faces (no folder) shows as unknown.")
 @face_set_option
 def search(
     photo: Path | None,
@@ -57,6 +59,7 @@ def search(
     k: int,
     face_id: int | None,
     as_json: bool,
+    min_faces: int,
     face_set: str | None,
 ) -> None:
     """Find the faces in PHOTO and, for each, the K most similar faces in the catalog.
@@ -83,6 +86,10 @@ def search(
             faces = catalog_pipeline(catalog).analyze(load_rgb(photo))
             results = search_faces(catalog, index, faces, k)
             source = shown_path(str(photo))
+        shown = {p.person_id for p in catalog.people(hidden=False) if p.size >= min_faces}
+    for match in (m for r in results for m in r.matches):
+        if match.person_id is not None and match.person_id not in shown:
+            match.person = "unknown"  # as in the export: a person too small has no folder
     if as_json:
         echo_json([r.to_json() for r in results])
     else:

@@ -124,9 +124,19 @@ def plan_export(catalog: Catalog, out: str | Path, min_faces: int = 2) -> Export
     _, folder_of, _, file_of = _layout(catalog, min_faces)
     before = {row["file"] for row in previous if row.get("file")}
     after = set(file_of.values())
+    renamed = _renames(previous, folder_of)
+    moving = {  # files that only follow their renamed folder are not listed one by one
+        (f"{old}/{name}", f"{new}/{name}")
+        for old, new in renamed
+        for name in {f.rsplit("/", 1)[-1] for f in before if f.startswith(old + "/")}
+    }
+    moving = {(a, b) for a, b in moving if a in before - after and b in after - before}
     people = {f for f in folder_of.values() if f.rsplit("/", 1)[-1] != UNKNOWN}
     return ExportPlan(
-        sorted(after - before), sorted(before - after), _renames(previous, folder_of), len(people)
+        sorted(after - before - {b for _, b in moving}),
+        sorted(before - after - {a for a, _ in moving}),
+        renamed,
+        len(people),
     )
 
 

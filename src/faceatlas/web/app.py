@@ -56,6 +56,7 @@ DEFAULT_DECODE_WAIT = 5.0  # seconds an upload waits for a decode slot before 50
 THUMB_DECODE_WAIT = 30.0  # a thumbnail waits longer: a page asks for dozens at once
 BODY_SLACK = 64 * 1024  # multipart framing around the photo
 MAX_K = 100
+MIN_FACES = 2  # a match in a smaller person (no folder on export) shows as "unknown"
 SAMPLE_FACES = 6  # faces shown per person on the people page
 # media types of the formats decode.IMAGE_FORMATS allows (typed from the bytes, never the name)
 MEDIA_TYPES = {
@@ -209,7 +210,8 @@ class Searcher:
         hits = self.index.search(np.stack([f.embedding for f in faces]), k) if faces else []
         with self.catalog() as catalog:
             found = [
-                {"box": list(face.box), "matches": [match_json(m) for m in describe(catalog, h)]}
+                {"box": list(face.box),
+                 "matches": [match_json(m) for m in known(catalog, describe(catalog, h))]}
                 for face, h in zip(faces, hits, strict=True)
             ]
         return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "faces": found}
@@ -219,7 +221,19 @@ def face_json(row: FaceRow) -> dict:
     """A catalog face as the API shows it: a match's shape without a distance."""
     found = match_json(Match.of(row, 0.0))
     del found["distance"]
+    if row.person_id is not None and row.person_size < MIN_FACES:
+        found["person"] = "unknown"
     return found
+
+
+def known(catalog: Catalog, matches: list[Match]) -> list[Match]:
+    """``matches`` with the person of those in a person smaller than ``MIN_FACES``, or hidden,
+    shown as "unknown" (as the export files them)."""
+    shown = {p.person_id for p in catalog.people(hidden=False) if p.size >= MIN_FACES}
+    for match in matches:
+        if match.person_id is not None and match.person_id not in shown:
+            match.person = "unknown"
+    return matches
 
 
 def match_json(match: Match) -> dict:
@@ -373,7 +387,7 @@ def create_app(
                 raise HTTPException(404, "no such face")
             return {
                 "face": face_json(rows[0]),
-                "matches": [match_json(m) for m in describe(catalog, hits)],
+                "matches": [match_json(m) for m in known(catalog, describe(catalog, hits))],
             }
 
     @app.get("/api/people")
@@ -383,7 +397,7 @@ def create_app(
     ) -> dict:
         """People of the current clustering, largest first, each with a few faces."""
         with searcher.catalog() as catalog:
-            everyone = catalog.people()
+            everyone = catalog.people(hidden=False)
             page = everyone[offset : offset + limit]
             samples = catalog.person_faces([p.person_id for p in page], SAMPLE_FACES)
             rows = {r.face_id: r for r in catalog.faces(f for ids in samples.values() for f in ids)}
