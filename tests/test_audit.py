@@ -27,18 +27,28 @@ MOVED = {
     "Amelie_Mauresmo_0003.jpg": "Alvaro_Uribe",
     "Alejandro_Toledo_0004.jpg": "Adrien_Brody",
 }
+# (image of a person with no folder here, folder it is filed under): the closest folder of a
+# stranger is only a look-alike and must not be suggested (Anna Kournikova once got "move to
+# Renee_Zellweger")
+STRANGERS = {
+    "Anna_Kournikova/Anna_Kournikova_0001.jpg": "Ali_Naimi",
+    "Renee_Zellweger/Renee_Zellweger_0001.jpg": "Al_Gore",
+}
 TWO_FACES = "Abdullah_Gul/Abdullah_Gul_0008.jpg"  # a background face beside the labeled one
 NO_FACE = "Abdoulaye_Wade/Abdoulaye_Wade_0003.jpg"  # the HOG detector finds no face here
 COPY = "Adrien_Brody/Adrien_Brody_0001_copy.jpg"  # byte-identical copy of Adrien_Brody_0001
 
 
 def build_dataset(dest: Path) -> Path:
-    """8 LFW people x 6 images as symlinks, 3 of them in a wrong folder, plus the extras."""
+    """8 LFW people x 6 images as symlinks, 3 of them in a wrong folder, 2 strangers, plus the
+    extras."""
     link_tree(lfw_people(min_images=8, max_people=8, per_person=6), dest)
     for name, wrong in MOVED.items():
         link = next(dest.glob(f"*/{name}"))
         target = dest / wrong / name
         link.rename(target)
+    for photo, folder in STRANGERS.items():
+        (dest / folder / Path(photo).name).symlink_to(data("lfw", photo))
     for extra in (TWO_FACES, NO_FACE):
         (dest / extra).parent.mkdir(exist_ok=True)
         (dest / extra).symlink_to(data("lfw", extra))
@@ -76,7 +86,21 @@ def test_moved_images_are_ranked_first_with_their_true_folder(audited):
         assert float(row["score"]) > 0.05
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True)
-    assert len(rows) <= len(MOVED) + 1  # at most one false alarm on this clean set
+    assert len(rows) <= len(MOVED) + len(STRANGERS) + 1  # at most one false alarm
+
+
+def test_strangers_are_flagged_without_suggesting_a_wrong_folder(audited):
+    _, out, _ = audited
+    _, rows = read_csv(out / "mislabeled.csv")
+    found = {Path(r["path"]).name: r for r in rows}
+    for photo, folder in STRANGERS.items():
+        row = found[Path(photo).name]
+        assert row["folder"] == folder
+        assert row["suggested_folder"] == ""
+        assert row["action"].startswith("unknown person")
+        assert float(row["best_similarity"]) < float(row["suggest_above"])
+    for name in MOVED:  # a photo whose person has a folder still gets it suggested
+        assert float(found[name]["best_similarity"]) >= float(found[name]["suggest_above"])
 
 
 def test_every_csv_has_its_header_and_findings(audited):
@@ -264,7 +288,7 @@ def test_only_the_misfiled_photo_is_blamed_not_its_twin():
     names, found = toy_audit(
         {"a": ["a1"], "x": ["x1", "x2", "x3", "a2"], "b": ["b1", "b2", "b3"]}, config
     )
-    assert names == ["a2"] and found[0].suggested == "a"
+    assert names == ["a2"] and found[0].closest == "a"
     # a1 now shares its folder with an intruder c1: still only a2 is blamed for a1's sake, since
     # a2 is no member of x's majority and cannot speak for x
     names, _ = toy_audit(

@@ -54,6 +54,7 @@ def main(verbose: int) -> None:
 
 from faceatlas.cli import (  # noqa: E402,F401
     audit,
+    clean,
     cluster,
     core,
     evaluate,

@@ -34,6 +34,7 @@ MARGIN_SHARE = 0.4  # auto mislabel margin, as a share of the same-vs-different 
 DUPLICATE_DISTANCE = 0.12  # embeddings this close are the same photo (resized, re-encoded)
 NEIGHBOURS = 30  # kNN depth for "best other folder" and the label vote
 VOTERS = 10  # nearest neighbours that vote on an image's label
+ISOLATED_MAJORITY = 3  # an image alone in its folder is flagged when the majority has this many
 EXIF_ORIENTATION = 0x0112
 SAMPLE_PAIRS = 20_000  # random cross-folder pairs that estimate the "different people" level
 
@@ -65,9 +66,7 @@ class AuditConfig:
             if value is not None and not 0 < value <= 2:
                 raise UsageError(f"{name} must be a distance in (0, 2], got {value}")
         if self.margin is not None and not 0 <= self.margin < 2:
-            raise UsageError(
-                f"margin must be a similarity difference in [0, 2), got {self.margin}"
-            )
+            raise UsageError(f"margin must be a similarity difference in [0, 2), got {self.margin}")
         if self.neighbours < 1:
             raise UsageError(f"neighbours must be >= 1, got {self.neighbours}")
 
@@ -90,11 +89,14 @@ class Mislabeled:
     own_similarity: float  # to the most similar other image of its own folder
     own_match: int  # that image (item index)
     best_similarity: float  # to the most similar image of any other folder
-    suggested: str  # that image's folder
+    suggested: str  # that image's folder when the match is confident, else "" (unknown person)
     match: int
     own_votes: int  # of its nearest neighbours (closer than the cluster threshold): own folder
-    suggested_votes: int  # ... and in the suggested folder
+    suggested_votes: int  # ... and in the closest other folder
     voters: int
+    closest: str = ""  # the folder of the most similar image elsewhere, confident or not
+    confidence: float = math.nan  # the similarity a suggestion needed (see _suggest_levels)
+    isolated: bool = False  # no image of its folder is within the clustering cut
 
     @property
     def score(self) -> float:
@@ -102,6 +104,8 @@ class Mislabeled:
 
     @property
     def action(self) -> str:
+        if not self.suggested:
+            return "unknown person: like no folder (remove, or give it a folder)"
         if self.suggested_votes > self.own_votes:
             return f"move to {self.suggested}"
         return f"check: looks like {self.suggested}"
@@ -234,9 +238,7 @@ def run_audit(
     suspect = [Pair(int(items[a]), int(items[b]), s) for a, b, s in pairs]
     lap("cross_folder_pairs")
 
-    mislabeled = _mislabeled(
-        X, items, row_folder, row_digest, stats, calibration, config, dataset
-    )
+    mislabeled = _mislabeled(X, items, row_folder, row_digest, stats, calibration, config, dataset)
     lap("mislabeled")
 
     outliers = [
@@ -527,7 +529,9 @@ def _mislabeled(
     config: AuditConfig,
     dataset: Dataset,
 ) -> list[Mislabeled]:
-    """Images whose nearest other-folder image beats their nearest own-folder image by ``margin``.
+    """Images whose nearest other-folder image beats their nearest own-folder image by ``margin``,
+    and images alone in their folder (no image of it within the clustering cut) while a majority
+    group of ``ISOLATED_MAJORITY`` or more faces agrees on one person.
 
     Images alone in their folder have no own evidence and are never called mislabeled (their
     look-alikes elsewhere are in the suspect pairs); the look-alike, sitting in a folder whose
@@ -536,6 +540,10 @@ def _mislabeled(
     A misfiled among B's photos does not make A's own photos look mislabeled. In a folder with
     no majority (say one photo of A and one intruder) the own evidence is weak, so there the
     best other folder must also reach the dataset's same-person similarity.
+
+    The folder of the best match is suggested only when the match is confident
+    (``_suggest_levels``); otherwise the image is an "unknown person": a photo of someone who has
+    no folder looks most like some stranger's photo, and naming that folder would be wrong.
     """
     if len(X) < 2:
         return []
@@ -556,31 +564,68 @@ def _mislabeled(
     best_sim = 1.0 - dist[np.arange(len(X)), first].astype(np.float64) ** 2 / 2.0
     link = config.cluster_threshold
     voters = valid[:, :VOTERS] & (dist[:, :VOTERS] < link)
+    # alone in its folder: no image of the folder within the clustering cut, while a majority
+    # group of 3+ faces speaks for the folder's identity (a stranger filed there, whoever it is)
+    isolated = (
+        (stats.own_max < similarity_of(link))
+        & ~stats.in_largest
+        & ~stats.tie
+        & (stats.largest >= ISOLATED_MAJORITY)
+    )
+    level = _suggest_levels(row_folder, stats, calibration)
     names = np.asarray(dataset.folders)
     found = []
     for r in np.flatnonzero(has_other & np.isfinite(stats.own_max)):
         score = best_sim[r] - float(stats.own_max[r])
-        if score <= calibration.margin:
+        if score <= calibration.margin and not isolated[r]:
             continue
         if stats.tie[r] and best_sim[r] < calibration.same_similarity:
             continue
         vote_folders = row_folder[safe[r, :VOTERS][voters[r]]]
-        suggested = row_folder[best_row[r]]
+        closest = row_folder[best_row[r]]
+        name = str(names[items[best_row[r]]])
+        confident = best_sim[r] >= level[closest]
         found.append(
             Mislabeled(
                 item=int(items[r]),
                 own_similarity=float(stats.own_max[r]),
                 own_match=int(items[stats.own_arg[r]]),
                 best_similarity=float(best_sim[r]),
-                suggested=str(names[items[best_row[r]]]),
+                suggested=name if confident else "",
                 match=int(items[best_row[r]]),
                 own_votes=int((vote_folders == row_folder[r]).sum()),
-                suggested_votes=int((vote_folders == suggested).sum()),
+                suggested_votes=int((vote_folders == closest).sum()),
                 voters=int(voters[r].sum()),
+                closest=name,
+                confidence=float(level[closest]),
+                isolated=bool(isolated[r]),
             )
         )
     found.sort(key=lambda m: (-m.score, m.item))
     return found
+
+
+def _suggest_levels(
+    row_folder: np.ndarray, stats: FolderStats, calibration: Calibration
+) -> np.ndarray:
+    """Per folder: how similar an image from elsewhere must be to one of its images before the
+    audit suggests moving it there (else: "unknown person").
+
+    A stranger's closest look-alike among thousands of images is often as close as two photos
+    of one person, so a suggestion needs the dataset's same-person level (the median of the
+    images' median similarity within their folder), and, for a folder whose majority group has
+    3+ faces, to be as close as that group's least connected member is to the rest of it: the
+    image would be an ordinary member of the folder.
+    """
+    folders = int(row_folder.max()) + 1 if len(row_folder) else 0
+    level = np.full(folders, calibration.same_similarity, np.float64)
+    members = stats.in_largest & ~stats.tie & np.isfinite(stats.own_max)
+    if not members.any():
+        return level
+    floor = np.full(folders, np.inf)
+    np.minimum.at(floor, row_folder[members], stats.own_max[members].astype(np.float64))
+    count = np.bincount(row_folder[members], minlength=folders)
+    return np.where(count >= 3, np.maximum(level, floor), level)
 
 
 def _exact_duplicates(digests: list[str]) -> list[Pair]:

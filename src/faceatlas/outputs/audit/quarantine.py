@@ -31,7 +31,8 @@ def flagged_for_quarantine(result: AuditResult) -> dict[int, str]:
     """item -> reason: mislabeled images, and later copies of a file repeated in one folder."""
     flagged: dict[int, str] = {}
     for m in result.mislabeled:
-        flagged[m.item] = f"mislabeled: looks like {m.suggested} (score {m.score:.3f})"
+        looks = f"looks like {m.suggested}" if m.suggested else "unknown person"
+        flagged[m.item] = f"mislabeled: {looks} (score {m.score:.3f})"
     folders = result.dataset.folders
     for d in result.duplicates:
         if d.kind == "same_file" and folders[d.a] == folders[d.b]:

@@ -98,10 +98,15 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
             f"<tr><td>{name(m.item)}<br><span class='meta'>folder "
             f"{html.escape(ds.folders[m.item])}</span></td><td class='faces'>"
             + crop(m.item, "this image")
-            + crop(m.match, f"{m.suggested} {m.best_similarity:.3f}")
+            + crop(
+                m.match,
+                f"{m.suggested} {m.best_similarity:.3f}"
+                if m.suggested
+                else f"closest elsewhere {m.best_similarity:.3f} (below {m.confidence:.3f})",
+            )
             + crop(m.own_match, f"{ds.folders[m.item]} {m.own_similarity:.3f}")
             + f"</td><td class='score'>{m.score:.3f}<br><span class='meta'>votes own "
-            f"{m.own_votes}, suggested {m.suggested_votes} of {m.voters}</span></td>"
+            f"{m.own_votes}, closest folder {m.suggested_votes} of {m.voters}</span></td>"
             f"<td class='action'>{html.escape(m.action)}</td></tr>"
         )
     parts.append("</table>")

@@ -34,6 +34,8 @@ COLUMNS = {
         "suggested_votes",
         "voters",
         "action",
+        "suggest_above",
+        "alone_in_folder",
     ],
     "outliers.csv": [
         "path",
@@ -124,6 +126,8 @@ def write_audit(result: AuditResult, out: str | Path, top: int = 50) -> dict[str
                 m.suggested_votes,
                 m.voters,
                 m.action,
+                _num(m.confidence),
+                int(m.isolated),
             ]
             for m in result.mislabeled
         ),
