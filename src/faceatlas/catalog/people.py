@@ -210,18 +210,122 @@ class PeopleStore:
         return ids
 
     def _refresh_people(self, set_id: int) -> None:
-        """Sizes from the assignments, ranks by size (then number) for the set's people."""
+        """Sizes from the assignments for the set's people (ranks are computed when read)."""
         self._conn.execute(
             "UPDATE people SET size = (SELECT count(*) FROM assignments a"
             " WHERE a.person_id = people.id) WHERE face_set_id = ?",
             (set_id,),
         )
-        self._conn.execute(
-            "UPDATE people SET rank = r.n FROM (SELECT id, ROW_NUMBER() OVER"
-            " (ORDER BY size DESC, number) AS n FROM people WHERE face_set_id = ?) AS r"
-            " WHERE people.id = r.id",
+
+    def extend_people(
+        self, method: str, params: dict, joins: dict[int, int], groups: Sequence[Sequence[int]]
+    ) -> list[int]:
+        """Add faces that belong to nobody to people: ``joins`` (face id -> person id) and
+        ``groups`` (each a new person, numbered in this order). Nothing else moves, so the cost
+        is that of the new faces. A join that breaks a rule (the person rejected the face, or
+        holds a face of its photo) is refused with ``UsageError``; ``params`` replace the
+        current clustering's, whose ``last_face_id`` becomes the newest face. Returns the new
+        people's ids."""
+        set_id = self._writing_set()
+        with self.atomic():
+            clustering = self.clustering()
+            if clustering is None:
+                raise NoPeopleYet()
+            for face, pid in joins.items():
+                broken = self._conn.execute(
+                    "SELECT 1 FROM rejections WHERE face_id = ? AND person_id = ? UNION ALL"
+                    " SELECT 1 FROM assignments a JOIN faces f ON f.id = a.face_id"
+                    " WHERE a.person_id = ? AND f.image_id = (SELECT image_id FROM faces"
+                    " WHERE id = ?) LIMIT 1",
+                    (face, pid, pid, face),
+                ).fetchone()
+                if broken:
+                    raise UsageError(f"face {face} cannot join person {pid}: a rule forbids it")
+            last = self._conn.execute(
+                "SELECT COALESCE(max(id), 0) FROM faces WHERE face_set_id = ?", (set_id,)
+            ).fetchone()[0]
+            self._conn.execute(
+                "UPDATE clusterings SET params = ?, created_at = ?, last_face_id = ?"
+                " WHERE id = ?",
+                (json.dumps(params, sort_keys=True), _now(), last, clustering["id"]),
+            )
+            created = self._create_people(set_id, clustering["id"], [None] * len(groups))
+            rows = [(int(f), int(p)) for f, p in joins.items()]
+            rows += [(int(f), pid) for pid, faces in zip(created, groups, strict=True)
+                     for f in faces]  # fmt: skip
+            self._conn.executemany(
+                "INSERT INTO assignments(face_id, person_id) VALUES (?, ?)", rows
+            )
+            touched = sorted({p for _, p in rows})
+            for chunk, marks in self._chunks(touched):
+                self._conn.execute(
+                    "UPDATE people SET size = (SELECT count(*) FROM assignments a"
+                    f" WHERE a.person_id = people.id) WHERE id IN ({marks})",
+                    chunk,
+                )
+        return created
+
+    def tidy_people(self) -> bool:
+        """After faces left the catalog (a photo removed or changed): people's sizes counted
+        again and unnamed people left empty deleted. Cheap when nothing changed (two counts);
+        returns whether anything did."""
+        set_id = self._writing_set()
+        total = self._conn.execute(
+            "SELECT total(size) FROM people WHERE face_set_id = ?", (set_id,)
+        ).fetchone()[0]
+        held = self._conn.execute(
+            "SELECT count(*) FROM assignments a JOIN people p ON p.id = a.person_id"
+            " WHERE p.face_set_id = ?",
             (set_id,),
-        )
+        ).fetchone()[0]
+        if int(total) == held:
+            return False
+        with self.atomic():
+            self._refresh_people(set_id)
+            self._conn.execute(
+                "DELETE FROM people WHERE face_set_id = ? AND name IS NULL AND hidden = 0"
+                " AND size = 0",
+                (set_id,),
+            )
+        return True
+
+    def grouped_faces(self) -> tuple[FaceMatrix, np.ndarray]:
+        """The face set's embeddings by face id with each face's person (-1: none), one pass."""
+        from faceatlas.catalog.store import _to_matrix  # store imports this module
+
+        rows = self._conn.execute(
+            "SELECT f.id, f.image_id, f.embedding, COALESCE(a.person_id, -1) FROM faces f"
+            " LEFT JOIN assignments a ON a.face_id = f.id WHERE f.face_set_id = ?"
+            " ORDER BY f.id",
+            (self._set_id,),
+        ).fetchall()
+        person = np.fromiter((r[3] for r in rows), dtype=np.int64, count=len(rows))
+        return _to_matrix([r[:3] for r in rows]), person
+
+    def person_photos(self, person_ids: Iterable[int]) -> set[tuple[int, int]]:
+        """(person id, image id) of every photo the given people hold a face in."""
+        found: set[tuple[int, int]] = set()
+        for chunk, marks in self._chunks(sorted({int(p) for p in person_ids})):
+            found.update(
+                self._conn.execute(
+                    "SELECT a.person_id, f.image_id FROM assignments a"
+                    f" JOIN faces f ON f.id = a.face_id WHERE a.person_id IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
+
+    def rejected_pairs(self, face_ids: Iterable[int]) -> set[tuple[int, int]]:
+        """(face id, person id) of the rejections of the given faces."""
+        found: set[tuple[int, int]] = set()
+        for chunk, marks in self._chunks(sorted({int(f) for f in face_ids})):
+            found.update(
+                self._conn.execute(
+                    f"SELECT face_id, person_id FROM rejections WHERE face_id IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
 
     def people_state(self) -> PeopleState:
         """The face set's faces with their people, pins, kept people and rejections."""
@@ -271,26 +375,27 @@ class PeopleStore:
 
     def people(self, hidden: bool = True) -> list[PersonRow]:
         """The face set's people, largest first (``hidden=False``: without hidden people)."""
-        sql = (
-            "SELECT id, rank, name, size, number, hidden FROM people WHERE face_set_id = ?"
-            + ("" if hidden else " AND hidden = 0")
-            + " ORDER BY rank"
-        )
-        return [_person(row) for row in self._conn.execute(sql, (self._set_id,))]
+        sql = f"SELECT * FROM ({_RANKED})" + ("" if hidden else " WHERE hidden = 0")
+        return [_person(row) for row in self._conn.execute(sql + " ORDER BY rank", (self._set_id,))]
 
     def person(self, person_id: int) -> PersonRow | None:
         """One person of the face set, or None."""
         row = self._conn.execute(
-            "SELECT id, rank, name, size, number, hidden FROM people"
-            " WHERE id = ? AND face_set_id = ?",
-            (person_id, self._set_id),
+            f"SELECT * FROM ({_RANKED}) WHERE id = ?", (self._set_id, person_id)
         ).fetchone()
         return None if row is None else _person(row)
+
+    def people_count(self) -> tuple[int, int]:
+        """(people, people of one face) of the face set, counted by SQLite."""
+        people, single = self._conn.execute(
+            "SELECT count(*), total(size = 1) FROM people WHERE face_set_id = ?", (self._set_id,)
+        ).fetchone()
+        return int(people), int(single)
 
     def find_people(self, ref: str) -> list[PersonRow]:
         """People ``ref`` may mean: ``person_0007`` (number), an id, or a name (exact first,
         else ignoring case)."""
-        sql = "SELECT id, rank, name, size, number, hidden FROM people WHERE face_set_id = ?"
+        sql = f"SELECT * FROM ({_RANKED}) WHERE 1"
         found: list[PersonRow] = []
         text = ref.strip()
         if text.lower().startswith("person_") and text[7:].isdigit():
@@ -596,6 +701,12 @@ class PeopleStore:
                 " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.person_id = people.id)",
                 chunk,
             )
+
+
+_RANKED = (  # the set's people with their rank by size (then number); binds the face set id
+    "SELECT id, ROW_NUMBER() OVER (ORDER BY size DESC, number) AS rank, name, size, number,"
+    " hidden FROM people WHERE face_set_id = ?"
+)
 
 
 def _person(row: tuple) -> PersonRow:

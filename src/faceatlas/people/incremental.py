@@ -11,8 +11,9 @@
 2. **Wait or form.** The new faces that joined nobody are grouped, with the faces waiting in no
    person within the cut of them, by the same method at the same cut (the same rules as the full
    grouping, the one-photo rule included): the groups become new people, with new numbers.
-3. **Store** through ``Catalog.save_clustering`` with every existing person as its own label,
-   so the user's corrections hold by construction and no number moves.
+3. **Store** with ``Catalog.extend_people``: only the new faces' rows are written (no face
+   that has a person moves, so the user's corrections hold; the catalog refuses a join that
+   breaks a rule), and new people take the next numbers.
 
 Faces that joined no one wait in no person until new faces near them form a person with them
 (or ``faceatlas cluster --fresh`` regroups everything). A grouping without one cut (k-means, or
@@ -30,7 +31,7 @@ import numpy as np
 
 from faceatlas.catalog import Catalog
 from faceatlas.people.cluster import AUTO, ClusterSummary, cluster_catalog, cluster_vectors
-from faceatlas.people.methods import DEFAULT_K, make_clusterer
+from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, METHODS, make_clusterer
 from faceatlas.people.segments import cluster_per_segment
 
 NEIGHBOURS = 10  # grouped faces looked at per new face
@@ -79,6 +80,8 @@ def assign_new_faces(
         return cluster_catalog(catalog, threshold=AUTO if threshold is None else threshold)
     params = clustering["params"]
     method = clustering["method"]
+    if method not in METHODS:  # stored by hand (labels from elsewhere): group with the default
+        method = DEFAULT_METHOD
     cut = params.get("threshold") if threshold is None else threshold
     if params.get("per_segment"):
         return cluster_per_segment(catalog, method=method, **_same_settings(params))
@@ -89,74 +92,73 @@ def assign_new_faces(
         return cluster_catalog(catalog, method=method, **settings)
     started = time.monotonic()
     cut = float(cut)
-    state = catalog.people_state()
-    matrix = catalog.face_matrix(order="id")
-    if not np.array_equal(matrix.face_ids, state.face_ids):
-        raise RuntimeError("the catalog changed while reading it; run again")
-    labels = state.person.copy()
-    new = np.flatnonzero((labels < 0) & (state.face_ids > clustering["last_face_id"]))
-    joined = _join(matrix.vectors, state, labels, new, cut, k)
-    rest = new[labels[new] < 0]
-    groups = 0
+    catalog.tidy_people()  # faces of removed or changed photos left their people
+    matrix, person = catalog.grouped_faces()
+    last = clustering["last_face_id"]
+    new = np.flatnonzero((person < 0) & (matrix.face_ids > last))
+    joins = _join(catalog, matrix, person, new, cut, k)
+    rest = np.array([r for r in new if int(matrix.face_ids[r]) not in joins], np.int64)
+    groups: list[list[int]] = []
     if len(rest):
-        waiting = np.flatnonzero((labels < 0) & (state.face_ids <= clustering["last_face_id"]))
+        waiting = np.flatnonzero((person < 0) & (matrix.face_ids <= last))
         near = _within(matrix.vectors, waiting, rest, cut, k)
         rows = np.concatenate([rest, near])
         found = _group(matrix.vectors[rows], matrix.image_ids[rows], method, cut, params)
-        base = int(max(labels.max(initial=0), 0)) + 1
-        kept = found >= 0
-        labels[rows[kept]] = base + found[kept]
-        groups = len(np.unique(found[kept]))
-    record = {**params, "incremental": {"new_faces": len(new), "joined": joined,
-                                        "new_people": groups}}  # fmt: skip
-    catalog.save_clustering(method, record, state.face_ids, labels)
-    people = catalog.people()
-    after = catalog.stats()
+        labels, counts = np.unique(found[found >= 0], return_counts=True)
+        for label in labels[np.lexsort((labels, -counts))]:  # largest first: lower numbers
+            groups.append(matrix.face_ids[rows[found == label]].tolist())
+    grouped = len(joins) + sum(len(g) for g in groups)
+    if len(new) or grouped:
+        record = {**params, "incremental": {"new_faces": len(new), "joined": len(joins),
+                                            "new_people": len(groups)}}  # fmt: skip
+        catalog.extend_people(clustering["method"], record, joins, groups)
+    people, single = catalog.people_count()
+    waiting_now = int((person < 0).sum()) - grouped
     return IncrementalSummary(
-        faces=len(state.face_ids),
-        people=len(people),
-        singletons=sum(p.size == 1 for p in people) + after["faces"] - after["assigned_faces"],
+        faces=len(matrix),
+        people=people,
+        singletons=single + waiting_now,
         method=method,
         threshold=cut,
         seconds=time.monotonic() - started,
         new_faces=len(new),
-        joined=joined,
-        new_people=groups,
-        waiting=after["faces"] - after["assigned_faces"],
+        joined=len(joins),
+        new_people=len(groups),
+        waiting=waiting_now,
     )
 
 
 def _join(
-    vectors: np.ndarray, state: Any, labels: np.ndarray, new: np.ndarray, cut: float, k: int
-) -> int:
-    """Put new faces (rows ``new``) into existing people in ``labels``; returns how many."""
-    grouped = np.flatnonzero(state.person >= 0)
+    catalog: Catalog, matrix: Any, person: np.ndarray, new: np.ndarray, cut: float, k: int
+) -> dict[int, int]:
+    """face id -> the existing person each new face (rows ``new``) joins."""
+    grouped = np.flatnonzero(person >= 0)
     if not len(new) or not len(grouped):
-        return 0
-    kk = min(k, len(grouped))
-    dist, idx = _nearest(vectors[grouped], vectors[new], kk)
+        return {}
+    dist, idx = _nearest(matrix.vectors[grouped], matrix.vectors[new], min(k, len(grouped)))
     score_of: list[list[tuple[float, int]]] = []
     for row in range(len(new)):
         scores: dict[int, float] = {}
-        for d, j in zip(dist[row], idx[row], strict=True):
+        for d, j in zip(dist[row].tolist(), idx[row].tolist(), strict=True):
             if j >= 0 and d <= cut:
-                pid = int(state.person[grouped[j]])
-                scores[pid] = scores.get(pid, 0.0) + (cut - float(d))
-        score_of.append(sorted(((-s, p) for p, s in scores.items())))
-    held = set(zip(state.person[grouped].tolist(), state.image_ids[grouped].tolist(), strict=True))
+                pid = int(person[grouped[j]])
+                scores[pid] = scores.get(pid, 0.0) + (cut - d)
+        score_of.append(sorted((-s, p) for p, s in scores.items()))
+    candidates = {p for scores in score_of for _, p in scores}
+    held = catalog.person_photos(candidates)  # (person, photo) pairs already taken
+    rejected = catalog.rejected_pairs(matrix.face_ids[new].tolist())
     order = sorted(range(len(new)), key=lambda r: score_of[r][0][0] if score_of[r] else 0.0)
-    joined = 0
+    joins: dict[int, int] = {}
     for row in order:
-        face = int(state.face_ids[new[row]])
-        image = int(state.image_ids[new[row]])
+        face = int(matrix.face_ids[new[row]])
+        image = int(matrix.image_ids[new[row]])
         for _, pid in score_of[row]:
-            if (face, pid) in state.rejected or (pid, image) in held:
+            if (face, pid) in rejected or (pid, image) in held:
                 continue
-            labels[new[row]] = pid
+            joins[face] = pid
             held.add((pid, image))
-            joined += 1
             break
-    return joined
+    return joins
 
 
 def _within(
