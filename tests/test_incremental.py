@@ -72,8 +72,11 @@ def _vector(centre: np.ndarray, rng: np.random.Generator, noise: float) -> Face:
                 (v / np.linalg.norm(v)).astype(np.float32), 1.0)  # fmt: skip
 
 
-def _results(people: int, per_person: int, seed: int = 0, noise: float = 0.05
-             ) -> tuple[list[ImageResult], dict[tuple[str, int], int]]:  # fmt: skip
+Truth = dict[tuple[str, int], int]  # (photo, left of the box) -> person
+
+
+def _results(people: int, per_person: int, seed: int = 0, noise: float = 0.05,
+             prefix: str = "/s") -> tuple[list[ImageResult], Truth]:  # fmt: skip
     """Photos of one to three faces of ``people`` people (never one person twice in a photo),
     and the truth: (photo, left) -> person."""
     rng = np.random.default_rng(seed)
@@ -85,7 +88,7 @@ def _results(people: int, per_person: int, seed: int = 0, noise: float = 0.05
         take = min(len(queue), int(rng.choice([1, 1, 1, 2, 3])))
         who = list(dict.fromkeys(queue[:take]))
         queue = queue[len(who):]
-        path = f"/s/{len(results):05d}.jpg"
+        path = f"{prefix}/{len(results):05d}.jpg"
         faces = []
         for i, person in enumerate(who):
             face = _vector(centres[person], rng, noise)
@@ -240,32 +243,49 @@ def _check(catalog: Catalog, before: dict, how: str) -> None:
             photos[(pid, image)] = face
 
 
+def _obeys(catalog: Catalog, people: int, seed: int, more_photos=None) -> Corrections:
+    """200 random corrections, a regroup by each method (twice; some per segment) after every
+    12, and an incremental step (with new photos, when given) after each regroup; every
+    correction is checked to hold after each."""
+    corrections = Corrections(catalog, seed=seed)
+    for round_, method in enumerate(METHODS * 2):
+        for _ in range(12):
+            corrections.one()
+        before = corrections.state()
+        _check(catalog, before, "corrections")
+        if method == "kmeans":
+            cluster_catalog(catalog, method=method, n_clusters=people)
+        elif round_ % 3 == 2:
+            cluster_per_segment(catalog, method=method, threshold=0.5)
+        else:
+            cluster_catalog(catalog, method=method, threshold=0.5)
+        _check(catalog, before, method)
+        more = corrections.state()
+        if more_photos is not None:
+            catalog.add_results(more_photos(round_))
+        done = assign_new_faces(catalog)
+        _check(catalog, more, f"incremental after {method}")
+        if more_photos is not None and isinstance(done, IncrementalSummary):  # per segment: full
+            assert done.new_faces > 0
+    for _ in range(200 - 12 * len(METHODS) * 2):
+        corrections.one()
+    _check(catalog, corrections.state(), "end")
+    assert len(corrections.done) >= 150  # most corrections were applied, not refused
+    assert {"name", "merge", "split", "move", "reject", "hide", "forget"} <= set(corrections.done)
+    return corrections
+
+
 def test_every_grouping_obeys_200_random_corrections(tmp_path):
+    later, _ = _results(people=16, per_person=4, seed=1, noise=0.08, prefix="/later")
     with _synthetic(tmp_path / "c.db", people=14, per_person=8, noise=0.08) as catalog:
         cluster_catalog(catalog, method="infomap")
-        corrections = Corrections(catalog, seed=7)
-        for round_, method in enumerate(METHODS * 2):
-            for _ in range(12):
-                corrections.one()
-            before = corrections.state()
-            _check(catalog, before, "corrections")
-            if method == "kmeans":
-                cluster_catalog(catalog, method=method, n_clusters=14)
-            elif round_ % 3 == 2:
-                cluster_per_segment(catalog, method=method, threshold=0.5)
-            else:
-                cluster_catalog(catalog, method=method, threshold=0.5)
-            _check(catalog, before, method)
-            more = corrections.state()
-            assign_new_faces(catalog)
-            _check(catalog, more, f"incremental after {method}")
-        for _ in range(200 - 12 * len(METHODS) * 2):
-            corrections.one()
-        _check(catalog, corrections.state(), "end")
-        assert len(corrections.done) >= 150  # most corrections were applied, not refused
-        assert {"name", "merge", "split", "move", "reject", "hide", "forget"} <= set(
-            corrections.done
-        )
+        _obeys(catalog, 14, seed=7, more_photos=lambda r: later[3 * r : 3 * r + 3])
+
+
+def test_every_grouping_obeys_random_corrections_on_real_faces(people_catalog):
+    """The same on the real faces of people-fr and people-deepface (18 people, 71 faces)."""
+    with Catalog(people_catalog) as catalog:
+        _obeys(catalog, 18, seed=11)
 
 
 @pytest.mark.parametrize("method", ["chinese-whispers", "leader"])
