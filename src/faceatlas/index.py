@@ -65,6 +65,7 @@ class IndexConfig:
     ray_address: str | None = None  # None: start a local Ray; "auto" or HOST:PORT: join one
     video_fps: float = 2.0  # video frames sampled per second (and one at each cut)
     video_max_seconds: float | None = None  # read only this much of each video (None: all)
+    video_tracking: bool = True  # False: every sampled frame's faces stored as a photo's
 
     def __post_init__(self) -> None:
         if self.workers < 0:
@@ -81,7 +82,9 @@ class IndexConfig:
 
     @property
     def video(self) -> VideoOptions:
-        return VideoOptions(fps=self.video_fps, max_seconds=self.video_max_seconds)
+        return VideoOptions(
+            fps=self.video_fps, max_seconds=self.video_max_seconds, tracking=self.video_tracking
+        )
 
     @property
     def worker_count(self) -> int:
