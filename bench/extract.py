@@ -3,7 +3,9 @@
 Usage::
 
     .venv/bin/python bench/extract.py [--lfw-images 500] [--sets lfw,wild] [--min-face 40]
-                                      [--no-flip]
+                                      [--no-flip] [--detector hog|cnn|retinaface|FILE.onnx]
+    .venv/bin/python bench/extract.py --group-photos [--models ../shared/models]
+    .venv/bin/python bench/extract.py --fit-box-maps 800 [--models ../shared/models]
 
 Both pipelines see the same images in one run: (a) ``--lfw-images`` LFW images spread over the
 alphabet (every 26th file in name order) and (b) every photo in ``people-deepface`` and
@@ -17,6 +19,14 @@ faceatlas once more as ``faceatlas index --workers 2`` would run it (spawned wor
 writes), and the embedder alone at batch sizes 1, 8, 32 and 128 against the compute floor.
 ``--detection-variants N`` instead times dlib's HOG alone in colour and grey, upsampled by dlib
 or Pillow or not at all (the table in docs/model.md).
+
+``--group-photos`` counts the faces each detector finds on the 33 photos of ``group-photos``
+(HOG, the bundled RetinaFace, and the RetinaFace, YuNet and UltraFace files of ``--models``;
+``--with-cnn`` adds dlib's CNN, minutes per photo on a CPU), with the time per photo, then the
+bundled RetinaFace's faces at each score cut and ``--min-face``, and how many of them no other
+detector confirms (no YuNet or UltraFace box at score >= 0.3 with IoU >= 0.3): the measurements
+behind its default score cut. ``--fit-box-maps N`` refits ``faces/boxmap.py``'s maps (detector
+box -> HOG's box) and ``faces/arcface.py``'s ``DLIB_POINTS_TEMPLATE`` on N LFW images.
 
 ``face_recognition`` is a benchmark-only dependency: ``pip install --no-deps face_recognition``;
 its ``face_recognition_models`` import needs ``pkg_resources`` (``setuptools<81``).
@@ -87,6 +97,136 @@ def run_face_recognition(paths: list[Path]) -> Run:
         run.vectors.append(unit(np.array(encodings)))
     run.seconds = time.perf_counter() - start
     return run
+
+
+def group_photos(models: Path, with_cnn: bool) -> None:
+    """Faces found on the group photos by each detector, and the RetinaFace score-cut table."""
+    from faceatlas.decode import load_rgb
+    from faceatlas.faces.dlib_detect import DlibDetector
+    from faceatlas.faces.onnx_detect import OnnxDetector
+    from faceatlas.faces.pipeline import ONNX_MIN_FACE, RETINAFACE_SCORE
+    from faceatlas.faces.weights import BUNDLED_RETINAFACE
+
+    photos = [Path(i.path) for i in iter_image_files([require(DATA / "group-photos")])]
+    retina = f"retinaface, bundled (score {RETINAFACE_SCORE}"
+    detectors: dict[str, object] = {
+        "hog (--min-face 40)": DlibDetector("hog", 40),
+        f"{retina}, --min-face 40)": OnnxDetector(
+            BUNDLED_RETINAFACE, "retinaface", 40, score=RETINAFACE_SCORE
+        ),
+        f"{retina}, --min-face {ONNX_MIN_FACE}: its defaults)": OnnxDetector(
+            BUNDLED_RETINAFACE, "retinaface", ONNX_MIN_FACE, score=RETINAFACE_SCORE
+        ),
+        f"{retina}, --min-face 16)": OnnxDetector(
+            BUNDLED_RETINAFACE, "retinaface", 16, score=RETINAFACE_SCORE
+        ),
+    }
+    files = {
+        "retinaface_mnet025_640.onnx": "retinaface",
+        "face_detection_yunet_2026may.onnx": "yunet",
+        "ultraface_rfb_320.onnx": "ultraface",
+    }
+    for name, kind in files.items():
+        if (models / name).is_file():
+            detectors[f"{name} ({kind}, its defaults)"] = OnnxDetector(
+                models / name, kind, ONNX_MIN_FACE
+            )
+    if with_cnn:
+        detectors["cnn (--min-face 40)"] = DlibDetector("cnn", 40)
+    images = [load_rgb(path) for path in photos]
+    print(f"\n== faces found on {len(photos)} group photos ==")
+    for label, detector in detectors.items():
+        detector.detect(images[0])  # load outside the timing
+        start, faces = time.perf_counter(), 0
+        for rgb in images:
+            faces += len(detector.detect(rgb))
+        ms = 1000 * (time.perf_counter() - start) / len(images)
+        print(f"{label:62s} {faces:5d} faces {ms:8.1f} ms/photo", flush=True)
+
+    others = [
+        OnnxDetector(models / name, kind, 8, score=0.3)
+        for name, kind in files.items()
+        if kind != "retinaface" and (models / name).is_file()
+    ]
+    candidates = OnnxDetector(BUNDLED_RETINAFACE, "retinaface", 16, score=0.3)
+    cuts, sizes = (0.5, 0.7, 0.8, 0.9, 0.95), (16, 20, 24, 32, 40)
+    found = {(c, m): [0, 0] for c in cuts for m in sizes}
+    for rgb in images:
+        confirm = np.array([d.box for o in others for d in o.detect(rgb)]).reshape(-1, 4)
+        for face in candidates.detect(rgb):
+            box = np.array([face.box])
+            alone = not len(confirm) or iou(box, confirm).max() < 0.3
+            for c, m in found:
+                if face.score >= c and face.box[2] - face.box[0] >= m:
+                    found[c, m][0] += 1
+                    found[c, m][1] += alone
+    print("\n== bundled RetinaFace: faces (unconfirmed by YuNet/UltraFace) by score cut ==")
+    print("min-face " + "".join(f"{c:>16}" for c in cuts))
+    for m in sizes:
+        print(f"{m:8d} " + "".join(f"{found[c, m][0]:>10d} ({found[c, m][1]:>3d})" for c in cuts))
+
+
+def fit_box_maps(count: int, models: Path) -> None:
+    """Refit the detector-box -> HOG-box maps and dlib's points on ArcFace chips, on LFW."""
+    from faceatlas.decode import load_rgb
+    from faceatlas.faces.arcface import ARCFACE_TEMPLATE, similarity
+    from faceatlas.faces.boxmap import BOX_MAPS
+    from faceatlas.faces.dlib_detect import DlibDetector
+    from faceatlas.faces.onnx_detect import OnnxDetector
+    from faceatlas.faces.weights import BUNDLED_RETINAFACE
+
+    everything = sorted(require(LFW).glob("*/*.jpg"))
+    step = max(1, len(everything) // count)
+    hog = DlibDetector("hog", 40)
+    detectors = {"retinaface": OnnxDetector(BUNDLED_RETINAFACE, "retinaface", 20, score=0.5)}
+    for name, kind in (("face_detection_yunet_2026may.onnx", "yunet"),
+                       ("ultraface_rfb_320.onnx", "ultraface")):  # fmt: skip
+        if (models / name).is_file():
+            detectors[kind] = OnnxDetector(models / name, kind, 20, score=0.5)
+
+    def central(boxes: list) -> tuple | None:
+        off = [abs((b[0] + b[2]) / 2 - 125) + abs((b[1] + b[3]) / 2 - 125) for b in boxes]
+        return boxes[int(np.argmin(off))] if off and min(off) < 40 else None
+
+    pairs: dict[str, list] = {kind: [] for kind in detectors}
+    for path in everything[::step][:count]:
+        rgb = load_rgb(path)
+        theirs = central([d.box for d in hog.detect(rgb)])
+        for kind, detector in detectors.items():
+            ours = central([d.box for d in detector.detect(rgb)])
+            if theirs is not None and ours is not None:
+                pairs[kind].append((ours, theirs))
+    print(f"\n== box maps, {count} LFW images (every {step}th) ==")
+    for kind, rows in pairs.items():
+        box, hog_box = np.array(rows, dtype=float).transpose(1, 0, 2)
+        w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+        shift = (hog_box[:, :2] + hog_box[:, 2:]) / 2 - (box[:, :2] + box[:, 2:]) / 2
+        a = float(np.linalg.lstsq(w[:, None], shift[:, 0], rcond=None)[0][0])
+        b = float(np.linalg.lstsq(h[:, None], shift[:, 1], rcond=None)[0][0])
+        side = hog_box[:, 2] - hog_box[:, 0]
+        c, d = np.linalg.lstsq(np.stack([w, h], 1), side, rcond=None)[0]
+        mapped = np.array([type(BOX_MAPS[kind])("fit", a, b, c, d)(tuple(x)) for x in box])
+        err = np.abs(mapped - hog_box).mean(axis=1) / side
+        raw = np.abs(box - hog_box).mean(axis=1) / side
+        print(f"{kind}: {len(rows)} faces  a={a:.4f} b={b:.4f} c={c:.4f} d={d:.4f}  "
+              f"error {err.mean():.3f} of the side (unmapped {raw.mean():.3f})")  # fmt: skip
+
+    retina = detectors["retinaface"]
+    points = []
+    for path in everything[8::step][:count]:
+        rgb = load_rgb(path)
+        faces = retina.detect(rgb)
+        if not faces:
+            continue
+        face = min(faces, key=lambda f: abs((f.box[0] + f.box[2]) / 2 - 125)
+                   + abs((f.box[1] + f.box[3]) / 2 - 125))  # fmt: skip
+        (located,) = hog.locate(rgb, [BOX_MAPS["retinaface"](face.box)])
+        matrix = similarity(face.landmarks, ARCFACE_TEMPLATE)
+        points.append(located.landmarks @ matrix[:, :2].T + matrix[:, 2])
+    points = np.array(points)
+    print(f"\n== dlib's 5 points on ArcFace chips, {len(points)} LFW faces ==")
+    print("mean", np.round(points.mean(axis=0), 2).tolist())
+    print("std ", np.round(points.std(axis=0), 2).tolist())
 
 
 def run_faceatlas(paths: list[Path], model: ModelConfig) -> Run:
@@ -166,8 +306,10 @@ def compare(name: str, paths: list[Path], model: ModelConfig, workers: int) -> N
         # The embedder alone is identical (bench/embedder.py); the rare lower cosines come from
         # boxes a pixel apart (Pillow's vs dlib's upsampling), which move the landmarks.
         verdict = "PASS" if agree >= AGREE_SHARE else "FAIL"
-        print(f"agreement check: {verdict} ({agree:.1%} of shared faces at cosine >= "
-              f"{AGREE_COSINE}; required {AGREE_SHARE:.0%})")
+        print(
+            f"agreement check: {verdict} ({agree:.1%} of shared faces at cosine >= "
+            f"{AGREE_COSINE}; required {AGREE_SHARE:.0%})"
+        )
     only_fr = sum(max(0, len(a) - len(b)) for a, b in zip(theirs.boxes, ours.boxes, strict=True))
     print(f"images where face_recognition found more faces: {only_fr} extra faces")
     if workers > 1:
@@ -228,7 +370,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw-images", type=int, default=500)
     parser.add_argument("--sets", default="lfw,wild", help="comma-separated: lfw, wild")
-    parser.add_argument("--min-face", type=int, default=40, help="faceatlas --min-face")
+    parser.add_argument("--min-face", type=int, default=None, help="faceatlas --min-face")
     parser.add_argument("--workers", type=int, default=2, help="also time index --workers N")
     parser.add_argument(
         "--flip",
@@ -237,6 +379,11 @@ def main() -> None:
         help="faceatlas --flip (default) or --no-flip",
     )
     parser.add_argument("--embedder-faces", type=int, default=128, help="0: skip")
+    parser.add_argument("--detector", default="hog", help="faceatlas --detector")
+    parser.add_argument("--group-photos", action="store_true", help="faces found per detector")
+    parser.add_argument("--with-cnn", action="store_true", help="--group-photos: dlib's CNN too")
+    parser.add_argument("--fit-box-maps", type=int, default=0, metavar="N")
+    parser.add_argument("--models", type=Path, default=DATA.parent / "models")
     parser.add_argument(
         "--detection-variants",
         type=int,
@@ -246,8 +393,17 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    if args.group_photos:
+        group_photos(args.models, args.with_cnn)
+        return
+    if args.fit_box_maps:
+        fit_box_maps(args.fit_box_maps, args.models)
+        return
     flip = "--flip" if args.flip else "--no-flip"
-    print(f"cores: {os.cpu_count()}, faceatlas --min-face {args.min_face} {flip}")
+    print(
+        f"cores: {os.cpu_count()}, faceatlas --detector {args.detector} "
+        f"--min-face {args.min_face or 'default'} {flip}"
+    )
     sets = set(args.sets.split(","))
     if args.detection_variants:
         if "lfw" in sets:
@@ -256,7 +412,7 @@ def main() -> None:
         if "wild" in sets:
             detection_variants("people-deepface + group-photos", wild_photos())
         return
-    model = ModelConfig(min_face=args.min_face, threads=1, flip=args.flip)
+    model = ModelConfig(detector=args.detector, min_face=args.min_face, threads=1, flip=args.flip)
     if "lfw" in sets:
         compare("LFW sample (every 26th)", lfw_sample(args.lfw_images), model, args.workers)
     if "wild" in sets:

@@ -94,12 +94,14 @@ detector_score_option = click.option(
     metavar="SCORE",
     help="Score cut of an ONNX detector [default: measured per kind, see docs/model.md].",
 )
-min_face_option = count_option(
+min_face_option = click.option(
     "--min-face",
-    40,
-    "Smallest face side in pixels worth finding. Photos are up- or down-scaled for detection "
-    "to match (very large photos are capped, so cost stays bounded); smaller boxes are dropped.",
-    least=8,
+    type=click.IntRange(min=8),
+    default=None,
+    metavar="PX",
+    help="Smallest face side in pixels worth finding. Photos are up- or down-scaled for "
+    "detection to match (very large photos are capped, so cost stays bounded); smaller boxes "
+    "are dropped.  [default: 40 for hog and cnn, 20 for retinaface and ONNX files]",
 )
 embedder_option = click.option(
     "--embedder",
@@ -201,7 +203,7 @@ def model_options(command: Callable) -> Callable:
         detector: str,
         detector_kind: str | None,
         detector_score: float | None,
-        min_face: int,
+        min_face: int | None,
         embedder: str,
         embedder_kind: str | None,
         model_dir: Path | None,

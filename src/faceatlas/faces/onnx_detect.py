@@ -2,12 +2,12 @@
 
 Each kind's preprocessing and decoding follows its row in :mod:`faceatlas.faces.kinds`. A graph
 with a free input size sees the image at its own resolution (upsampled only when ``min_face`` is
-below the kind's smallest anchor, downscaled only to stay under ``max_detect_pixels``), padded at
-the bottom and right to multiples of 32; one with a fixed input size gets the image fitted into
-it. Boxes smaller than ``min_face`` (their width, in the photo's pixels) are dropped, so the
-option means the same for every detector. Detections come back in the photo's pixel frame with
-five landmarks (eyes, nose tip, mouth corners) where the kind has them, else an empty (0, 2)
-array: the pipeline then places dlib's landmarks in the box.
+below the kind's smallest anchor; a photo over 1280 px downscaled as far as ``min_face`` allows;
+see :func:`onnx_detection_scale`), padded at the bottom and right to multiples of 32; one with a
+fixed input size gets the image fitted into it. Boxes narrower than ``min_face`` (in the photo's
+pixels) are dropped, so the option means the same for every detector. Detections come back in
+the photo's pixel frame with five landmarks (eyes, nose tip, mouth corners) where the kind has
+them, else an empty (0, 2) array: the pipeline then places dlib's landmarks in the box.
 """
 
 from __future__ import annotations
@@ -27,20 +27,30 @@ from faceatlas.faces.onnx_session import open_session, signature
 
 NO_LANDMARKS = np.zeros((0, 2), dtype=np.float32)
 TOP_CANDIDATES = 5000  # highest-scoring boxes kept for NMS
+LONG_SIDE = 1280  # photos larger than this are seen smaller, as far as --min-face allows
 
 
-def retinaface_scale(width: int, height: int, min_face: int, window: int, max_pixels: int) -> float:
-    """The photo's own resolution, upsampled only so ``min_face`` reaches ``window``, and
-    downscaled only to keep the image at most ``max_pixels``.
+def onnx_detection_scale(
+    width: int, height: int, min_face: int, window: int, max_pixels: int, long_side: int = LONG_SIDE
+) -> float:
+    """The resize factor for a detector whose input size is free.
 
-    >>> retinaface_scale(250, 250, 40, 16, 8_000_000)
+    A photo is seen at its own resolution when its long side is at most ``long_side``; a larger
+    one is brought down toward that (a face of 600 px is bigger than RetinaFace's largest anchor,
+    512, and comes out as several partial boxes), but never so far that a ``min_face`` face falls
+    under the detector's ``window``; a ``min_face`` below the window upsamples. The result is
+    capped at ``max_pixels``.
+
+    >>> onnx_detection_scale(250, 250, 40, 16, 8_000_000)
     1.0
-    >>> retinaface_scale(250, 250, 8, 16, 8_000_000)
+    >>> onnx_detection_scale(250, 250, 8, 16, 8_000_000)
     2.0
-    >>> round(retinaface_scale(6000, 4000, 40, 16, 8_000_000), 3)
-    0.577
+    >>> onnx_detection_scale(2560, 1920, 40, 16, 8_000_000)
+    0.5
+    >>> onnx_detection_scale(6000, 4000, 40, 16, 8_000_000)
+    0.4
     """
-    scale = max(1.0, window / min_face)
+    scale = max(window / min_face, min(1.0, long_side / max(width, height)))
     area = width * height * scale * scale
     if area > max_pixels:
         scale *= (max_pixels / area) ** 0.5
@@ -217,7 +227,7 @@ class OnnxDetector:
         kind = self.spec_kind
         height, width = rgb.shape[:2]
         if fixed_h is None or fixed_w is None:
-            scale = retinaface_scale(
+            scale = onnx_detection_scale(
                 width, height, self.min_face, kind.window, self.max_detect_pixels
             )
             seen = _resized(rgb, scale)

@@ -38,16 +38,24 @@ from faceatlas.faces.record import Face, normalise
 from faceatlas.faces.spec import ModelSpec, fingerprint
 
 DETECTORS = ("hog", "cnn", "retinaface")  # built in; or an ONNX detector file
+# Default --min-face per detector: dlib's find faces of 40 px at 2x, as face_recognition does;
+# an ONNX detector sees the photo at its own size and finds faces down to its 16 px anchor, of
+# which those of 20 px and up are kept (docs/model.md: faces found on the group photos by
+# --min-face; under 20 px a face holds little to recognise).
+DEFAULT_MIN_FACE = {"hog": 40, "cnn": 40}
+ONNX_MIN_FACE = 20
 EMBEDDERS = ("onnx", "dlib")  # dlib's ResNet: onnx is ~20x faster, identical to 1e-6; or a file
 DLIB_EMBEDDER = "dlib-resnet-v1"  # the network both runtimes run: one embedding space
 DLIB_DIM = 128
 # dlib's ResNet's "same person" cut between unit embeddings, as documented since the start (LFW's
 # best single threshold is 0.418 with mirror averaging, docs/model.md; clustering's fixed default).
 DLIB_CUT = 0.4
-# Recognizer files measured here (sha256 -> "same person" cut between unit embeddings: LFW View 2's
-# 10-fold thresholds, with mirror averaging; docs/model.md). Others get their kind's default.
+# Recognizer files measured here (sha256 -> "same person" cut between unit embeddings): the
+# distance under which the same share of LFW stranger pairs falls as under dlib's 0.4 (0.31 %, of
+# the 59 M pairs of different people among the 7,701 images of LFW's View 2 pairs, with mirror
+# averaging; docs/model.md). Others get their kind's default.
 KNOWN_EMBEDDERS = {
-    "f055d9c9a4d826d198c42666590fdefa0fdc1374a75ccb6306c3d1b1bf8f74c5": 1.10,  # mobilefacenet_128
+    "f055d9c9a4d826d198c42666590fdefa0fdc1374a75ccb6306c3d1b1bf8f74c5": 1.18,  # mobilefacenet_128
 }
 
 
@@ -61,7 +69,7 @@ class ModelConfig:
     """Which face model to run and how; validated once, picklable, cheap to send to workers."""
 
     detector: str = "hog"  # hog | cnn | retinaface | path of an ONNX detector
-    min_face: int = 40
+    min_face: int | None = None  # None: the detector's default (DEFAULT_MIN_FACE)
     max_detect_pixels: int = DEFAULT_MAX_DETECT_PIXELS
     embedder: str = "onnx"  # onnx | dlib | path of an ONNX recognizer
     jitter: int = 0  # dlib's num_jitters: >= 2 averages that many jittered chips per face
@@ -101,6 +109,9 @@ class ModelConfig:
                 raise UsageError("a detection score cut is for ONNX detectors, not dlib's")
             if not 0 < self.detect_score < 1:
                 raise UsageError(f"detection score cut must be in (0, 1), got {self.detect_score}")
+        if self.min_face is None:
+            default = DEFAULT_MIN_FACE.get(self.detector, ONNX_MIN_FACE)
+            object.__setattr__(self, "min_face", default)
         if self.min_face < 8:
             raise UsageError(f"min_face must be at least 8 pixels, got {self.min_face}")
         if self.jitter < 0:
@@ -202,8 +213,10 @@ class ModelConfig:
     def from_spec(cls, spec: ModelSpec, **runtime: object) -> ModelConfig:
         """The configuration that makes faces comparable with a recorded ``spec``.
 
-        ``runtime`` sets what is not part of a spec (embedder runtime, threads, models_dir).
-        A recorded model file must still be there, with the recorded sha256.
+        ``runtime`` sets what is not part of a spec (embedder runtime, threads, models_dir); the
+        embedder runtime (``onnx`` or ``dlib``) is a choice for dlib's ResNet only, so it is
+        ignored for a face set made by a recognizer file. A recorded model file must still be
+        there, with the recorded sha256.
         """
         settings: dict = {
             "min_face": spec.min_face,
@@ -225,6 +238,8 @@ class ModelConfig:
             raise UsageError(f"this faceatlas has no detector {spec.detector!r}")
         if spec.detector not in ("hog", "cnn"):
             settings["detect_score"] = spec.score_cut
+        if spec.embedder_file and runtime.get("embedder") in EMBEDDERS:
+            runtime = {k: v for k, v in runtime.items() if k != "embedder"}
         settings.update(runtime)
         return cls(**settings)
 
@@ -286,9 +301,10 @@ class ModelConfig:
         )
 
 
-# The bundled RetinaFace's score cut (docs/model.md: faces found and false boxes on the group
-# photos at each cut).
-RETINAFACE_SCORE = 0.9
+# The bundled RetinaFace's score cut (docs/model.md: faces found on the group photos at each cut,
+# and what the boxes scored below 0.9 show: under 0.7 a third are hands, posters or blur, from
+# 0.8 up faces).
+RETINAFACE_SCORE = 0.8
 
 
 def _check_recorded(path: str, sha256: str, what: str, label: str) -> None:
