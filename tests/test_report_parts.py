@@ -15,6 +15,7 @@ from faceatlas.outputs.report.content import Person, ReportError, shown_faces, t
 from faceatlas.outputs.report.labels import find_mistakes
 from faceatlas.outputs.report.projection import project, sample_rows
 from faceatlas.people.cluster import cluster_catalog
+from tests.fake_model import FakeModel
 
 
 def unit(*rows: list[float]) -> np.ndarray:
@@ -114,6 +115,7 @@ def test_umap_map():
 
 def test_a_catalog_without_faces_gives_an_empty_report(tmp_path):
     with Catalog(tmp_path / "empty.db") as catalog:
+        catalog.face_set_for(FakeModel().spec())  # indexed photos had no face
         cluster_catalog(catalog)
         summary = write_report(catalog, tmp_path / "r")
     assert (summary.faces, summary.people, summary.map_points, summary.thumbnails) == (0, 0, 0, 0)

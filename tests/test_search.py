@@ -225,7 +225,10 @@ def test_search_cli_finds_obama(search_db):
     assert len(face["box"]) == 4 and face["box"][0] < face["box"][2]
     matches = face["matches"]
     assert len(matches) == 5
-    assert all(set(m) == {"path", "face_id", "distance", "person"} for m in matches)
+    assert all(
+        set(m) == {"face_id", "image_id", "path", "box", "person_id", "person", "distance"}
+        for m in matches
+    )
     assert "/people-fr/obama/" in matches[0]["path"]
     assert matches[0]["distance"] < 0.4
     assert [m["distance"] for m in matches] == sorted(m["distance"] for m in matches)

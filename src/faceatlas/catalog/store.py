@@ -266,7 +266,9 @@ class Catalog(PeopleStore):
 
     def _writing_set(self) -> int:
         if self.face_set is None:
-            raise UsageError("no face set selected: call catalog.face_set_for(spec) first")
+            raise UsageError(  # library callers: catalog.face_set_for(spec) selects one
+                f"no faces indexed in {self.path} yet: run `faceatlas index PHOTOS` first"
+            )
         return self.face_set.face_set_id
 
     # -- images and faces -------------------------------------------------------------------
