@@ -1,16 +1,21 @@
-"""Audit quality on injected label noise, and audit speed on all of LFW.
+"""Audit and clean quality on injected label noise, and audit speed on all of LFW.
 
 1. Audit LFW itself (all 13,233 images, the real folders) and time every step, the cross-folder
    all-pairs pass in particular. The report lands in ``--out/lfw`` (real label noise of LFW).
-2. Link LFW's people with >= 2 images into a temporary folder, move a seeded random 2 % of the
-   images into wrong folders, audit that folder, and score ``mislabeled.csv`` against the moved
-   images: precision and recall at the default cut, precision@k (k = number moved). The
-   folder-by-folder "keep the largest cluster" method (``outliers.csv``) is scored alongside.
+2. Link LFW's people with >= 2 images into a temporary folder and plant noise, one scenario each:
+   ``--noise`` moves a seeded random share of the images into wrong folders; ``--unknown`` adds
+   that share of photos of people with a single LFW image (people with no folder here) into
+   random folders. Each noisy copy is audited and cleaned (``faceatlas clean``, symlink mode):
+   ``mislabeled.csv`` is scored against the planted images (precision, recall, precision@k, and
+   which folder it suggests for them: the true one, none -- "unknown person" --, or a wrong
+   one); the folder-by-folder "keep the largest cluster" list (``outliers.csv``) alongside; and
+   ``removed.csv`` of the clean (precision and recall of what it removed).
 
 The faces come from the LFW catalog (``bench/common.py``; symlinks resolve to its paths, so
 nothing is indexed again). The catalog is copied first, so the shared file is only read.
 
-    .venv/bin/python bench/audit_noise.py [--noise 0.02] [--seed 0] [--out .cache/audit-bench]
+    .venv/bin/python bench/audit_noise.py [--noise 0.02,0.05,0.1,0.2] [--unknown 0.05,0.1]
+                                          [--seed 0] [--skip-full] [--out .cache/audit-bench]
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ import json
 import os
 import random
 import resource
-import sqlite3
 import sys
 import tempfile
 import time
@@ -44,15 +48,12 @@ from faceatlas.outputs.audit.dataset import DatasetFaces
 
 
 def copy_catalog(source: Path, target: Path) -> Path:
-    """A consistent private copy of a (possibly busy) SQLite catalog."""
+    """A consistent private copy of a (possibly busy) catalog, read-only on the source."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        target.unlink()
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    dst = sqlite3.connect(target)
-    src.backup(dst)
-    dst.close()
-    src.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    with Catalog(source, read_only=True) as catalog:
+        catalog.backup(target)
     return target
 
 
