@@ -25,6 +25,7 @@ from faceatlas.cli.options import (
     search_index_option,
     show_progress,
     threshold_option,
+    video_options,
     workers_option,
 )
 from faceatlas.faces.pipeline import ModelConfig
@@ -91,6 +92,7 @@ def export(
     "corrections stay) instead of only the new faces.",
 )
 @dry_run_option
+@video_options
 def run(
     photos: tuple[Path, ...],
     out: Path,
@@ -103,6 +105,8 @@ def run(
     quiet: bool,
     fresh: bool,
     dry_run: bool,
+    video_fps: float,
+    video_max_seconds: float | None,
 ) -> None:
     """Index PHOTOS, group the faces into people and export them to OUT, in one go.
 
@@ -115,10 +119,11 @@ def run(
       faceatlas run ~/Pictures people/
       faceatlas run ~/Pictures people/ --dry-run
     """
+    config = IndexConfig(
+        model=model, workers=workers, video_fps=video_fps, video_max_seconds=video_max_seconds
+    )
     if dry_run:
-        plan = plan_run(
-            photos, out, IndexConfig(model=model, workers=workers), min_faces=min_faces
-        )
+        plan = plan_run(photos, out, config, min_faces=min_faces)
         for path in plan.to_index:
             click.echo(f"index  {shown_path(path)}")
         for path in plan.archives:
@@ -133,7 +138,7 @@ def run(
     summary = run_photos(
         photos,
         out,
-        IndexConfig(model=model, workers=workers),
+        config,
         threshold=threshold,
         mode=mode,
         min_faces=min_faces,

@@ -19,6 +19,7 @@ from faceatlas.cli.options import (
     quiet_option,
     search_index_option,
     show_progress,
+    video_options,
     workers_option,
 )
 from faceatlas.index import ENGINES, IndexConfig, IndexSummary, Inputs, index_inputs
@@ -180,20 +181,7 @@ def tsv_options(command: Callable) -> Callable:
     metavar="auto|HOST:PORT",
     help="Join this Ray cluster (with --engine ray) instead of starting a local one.",
 )
-@click.option(
-    "--video-fps",
-    type=click.FloatRange(min=0, min_open=True),
-    default=2.0,
-    show_default=True,
-    help="Video frames sampled per second (plus one at each scene cut); faces are tracked "
-    "through them and each track is stored as one face.",
-)
-@click.option(
-    "--video-max-seconds",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="SECONDS",
-    help="Read only the first SECONDS of each video [default: all].",
-)
+@video_options
 @search_index_option
 @quiet_option
 def index(

@@ -192,6 +192,25 @@ threshold_option = click.option(
 )
 
 
+def video_options(command: Callable) -> Callable:
+    """--video-fps and --video-max-seconds, passed on under IndexConfig's field names."""
+    fps = click.option(
+        "--video-fps",
+        type=click.FloatRange(min=0, min_open=True),
+        default=2.0,
+        show_default=True,
+        help="Video frames sampled per second (plus one at each scene cut); faces are tracked "
+        "through them and each track is stored as one face.",
+    )
+    longest = click.option(
+        "--video-max-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="Read only the first SECONDS of each video [default: all].",
+    )
+    return fps(longest(command))
+
+
 def model_options(command: Callable) -> Callable:
     """The face-model options (--detector, --detector-kind, --detector-score, --min-face,
     --embedder, --embedder-kind, --model-dir, --jitter, --flip), handed to ``command`` as one

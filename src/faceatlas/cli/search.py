@@ -26,6 +26,7 @@ from faceatlas.outputs.search import (
     search_faces,
 )
 from faceatlas.paths import shown_path
+from faceatlas.video import describe
 
 LOOPBACK = "127.0.0.1"
 
@@ -38,7 +39,7 @@ def _print_results(results: list[FaceResult], source: str) -> None:
         for rank, match in enumerate(result.matches, start=1):
             click.echo(
                 f"  {rank:3d}. {match.distance:.3f}  {match.person or '-':<20}  "
-                f"{shown_path(match.path)}  (face {match.face_id})"
+                f"{shown_path(describe(match.path))}  (face {match.face_id})"
             )
 
 

@@ -36,6 +36,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
+from faceatlas import video
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow, ImageRow
 from faceatlas.decode import DecodeError, ImageTooLarge, image_format, load_rgb
@@ -242,7 +243,7 @@ def match_json(match: Match) -> dict:
     face = match.to_json()
     shown = {key: value for key, value in face.items() if key != "path"}
     return shown | {
-        "file": Path(face["path"]).name,
+        "file": Path(video.describe(face["path"])).name,  # a video still: "clip.mp4 at 0:12"
         "thumb": f"/api/faces/{face['face_id']}/thumb",
         "image": f"/api/images/{face['image_id']}",
     }
