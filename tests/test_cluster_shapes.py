@@ -17,6 +17,7 @@ from faceatlas.graph import knn_graph
 from faceatlas.metrics import cluster_scores
 from faceatlas.people.cluster import cluster_catalog, cluster_vectors
 from faceatlas.people.constraints import same_photo_conflicts
+from faceatlas.people.segments import cluster_per_segment
 from tests.conftest import data, faceatlas, link_tree
 
 CUTS = [round(0.28 + 0.02 * i, 2) for i in range(10)]  # 0.28 .. 0.46
@@ -112,3 +113,18 @@ def test_no_person_holds_two_faces_of_one_real_photo(portraits_and_crowds, metho
     assert summary.reason.startswith("cut ") and "auto: model curve" in summary.reason
     assert summary.threshold is not None and summary.quality
     assert summary.doubtful == sum(q.doubtful for q in summary.quality)
+
+
+def test_per_segment_summary_gives_each_segment_its_cut(tmp_path):
+    """people-fr with one segment per person folder: each segment's cut, and the reason."""
+    tree = link_tree(sorted(data("people-fr").rglob("*.jpg")), tmp_path / "photos", depth=1)
+    db = tmp_path / "fr.db"
+    faceatlas("index", tree, "--db", db, "--quiet", "--workers", "1", "--segment-from-folder")
+    with Catalog(db) as catalog:
+        summary = cluster_per_segment(catalog)
+        segments = [s for s in catalog.segments() if s is not None]
+        fixed = cluster_per_segment(catalog, threshold=0.35)
+    assert sorted(summary.segment_cuts) == sorted(segments) and len(segments) >= 4
+    assert all(0.2 <= cut <= 0.5 for cut in summary.segment_cuts.values())
+    assert summary.threshold is None and "auto per segment: model curve" in summary.reason
+    assert set(fixed.segment_cuts.values()) == {0.35} and fixed.reason.startswith("cut 0.350")

@@ -104,10 +104,11 @@ class PeopleMeans:
     def farthest(self, blocks: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Largest distance of a face to its person's mean, over (vectors, labels) blocks."""
         far = np.zeros(len(self.labels))
+        if not len(self.labels):
+            return far
         for vectors, labels in blocks:
-            row = np.searchsorted(self.labels, labels)
-            row = np.clip(row, 0, max(len(self.labels) - 1, 0))
-            mine = (len(self.labels) > 0) & (self.labels[row] == labels) & (labels >= 0)
+            row = np.clip(np.searchsorted(self.labels, labels), 0, len(self.labels) - 1)
+            mine = (self.labels[row] == labels) & (labels >= 0)
             if not mine.any():
                 continue
             sims = np.einsum("ij,ij->i", np.asarray(vectors)[mine], self.means[row[mine]])

@@ -88,12 +88,13 @@ def cluster_per_segment(
     if n_clusters is not None:
         params["n_clusters"] = n_clusters
     catalog.save_clustering(method, params, face_ids, labels)
+    counts = label_counts(labels)
     return ClusterSummary(
-        **label_counts(labels),
+        **counts,
         method=method,
         threshold=None if threshold == AUTO else float(threshold),
         seconds=time.monotonic() - started,
-        reason=_reason(cuts, threshold, method),
+        reason=_reason(cuts, threshold, method, counts["people"]),
         segment_cuts=cuts,
         people_split=split,
         doubtful=doubtful,
@@ -101,13 +102,11 @@ def cluster_per_segment(
     )
 
 
-def _reason(cuts: dict[str, float | None], threshold: float | str, method: str) -> str:
+def _reason(cuts: dict[str, float | None], threshold: float | str, method: str, people: int) -> str:
+    """One line, e.g. ``cut 0.366-0.412 (auto per segment: model curve, 40 segments; ...)``."""
     used = [c for c in cuts.values() if c is not None]
     if not used:
-        return f"{method}: no distance cut"
-    if threshold != AUTO:
-        return f"cut {float(threshold):.3f} (fixed) in each of {len(cuts)} segments"
-    return (
-        f"cut {min(used):.3f}-{max(used):.3f} (auto per segment: model curve, "
-        f"{len(cuts)} segments)"
-    )
+        return f"{method}: no distance cut; {people:,} people"
+    how = "fixed" if threshold != AUTO else "auto per segment: model curve"
+    span = f"{min(used):.3f}" if min(used) == max(used) else f"{min(used):.3f}-{max(used):.3f}"
+    return f"cut {span} ({how}, {len(cuts):,} segments; {people:,} people)"

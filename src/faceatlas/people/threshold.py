@@ -125,10 +125,10 @@ class ThresholdChoice:
 
     @property
     def reason(self) -> str:
-        """One line: how the cut was chosen, e.g. ``auto: model curve, 181 faces``."""
-        text = f"auto: model curve, {self.faces:,} faces, {self.strangers:.1f} stranger links"
+        """How the cut was chosen, e.g. ``auto: model curve, 181 faces``."""
+        text = f"auto: model curve, {self.faces:,} faces"
         if self.steps:
-            text += f"; lowered {self.steps}x, faces of one photo merged"
+            text += f", lowered {self.steps}x: faces of one photo merged"
         return text
 
 
