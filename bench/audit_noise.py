@@ -12,7 +12,8 @@
    ``removed.csv`` of the clean (precision and recall of what it removed).
 
 The faces come from the LFW catalog (``bench/common.py``; symlinks resolve to its paths, so
-nothing is indexed again). The catalog is copied first, so the shared file is only read.
+nothing is indexed again). The catalog is copied first (SQLite's backup API), so the shared file
+is only read.
 
     .venv/bin/python bench/audit_noise.py [--noise 0.02,0.05,0.1,0.2] [--unknown 0.05,0.1]
                                           [--seed 0] [--skip-full] [--out .cache/audit-bench]
@@ -26,6 +27,7 @@ import json
 import os
 import random
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
@@ -48,12 +50,20 @@ from faceatlas.outputs.audit.dataset import DatasetFaces
 
 
 def copy_catalog(source: Path, target: Path) -> Path:
-    """A consistent private copy of a (possibly busy) catalog, read-only on the source."""
+    """A consistent private copy of a (possibly busy) catalog; the source is only read.
+
+    SQLite's backup API on a read-only connection, not ``Catalog(source).backup``: opening the
+    shared catalog as a ``Catalog`` would migrate it in place when it was made by an older
+    faceatlas. The copy is migrated when the bench opens it.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{target}{suffix}").unlink(missing_ok=True)
-    with Catalog(source, read_only=True) as catalog:
-        catalog.backup(target)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    src.backup(dst)
+    dst.close()
+    src.close()
     return target
 
 

@@ -313,7 +313,7 @@ def plan_clean(audit: AuditResult, config: CleanConfig | None = None) -> CleanPl
         sizes = np.bincount(labels)
         order = np.argsort(-sizes, kind="stable")
         outcome.cut = cut
-        outcome.groups, outcome.largest = len(sizes), int(sizes[order[0]])
+        outcome.groups, outcome.largest = int((sizes > 0).sum()), int(sizes[order[0]])
         outcome.second = int(sizes[order[1]]) if len(sizes) > 1 else 0
         if outcome.largest < config.min_faces:
             _leave_out(
