@@ -40,7 +40,7 @@ PEOPLE, PER_PERSON = 10, 10
 STATED_F = {  # measured before: 0.972, 0.961, 0.905, 0.823, 0.862, 0.561, 0.907, 0.843
     "infomap": 0.92,
     "chinese-whispers": 0.92,
-    "leader": 0.88,
+    "leader": 0.85,  # 0.870 face by face (0.905 when a batch's followers joined the nearest)
     "rank-order": 0.80,
     "dbscan": 0.84,
     "hdbscan": 0.54,
@@ -229,6 +229,38 @@ def test_leader_joins_first_faces_and_bounds_memory():
         Leader(join="random").fit(X)
     bounded = Leader(threshold=0.3, max_people=2, batch=8).fit(X[order])
     assert bounded.n_active_ <= 2
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"representative": "first"},
+        {"representative": "mean", "tau": 0.3},
+        {"join": "nearest", "representative": "mean", "tau": 0.2},
+        {"prune_rate": 0.3, "prune_every": 7},
+        {"max_people": 3, "representative": "mean"},
+    ],
+)
+def test_leader_acts_face_by_face_whatever_the_batch(options):
+    """Running means, hit counts, pruning and the cap act per face: the batch size, and how
+    the stream is cut into partial_fit calls, change nothing."""
+    X = blobs([30, 25, 20, 5], spread=0.35, seed=8)
+    X = X[np.random.default_rng(1).permutation(len(X))]
+    runs = [Leader(threshold=0.33, batch=b, **options).fit(X).labels_ for b in (1, 7, 512)]
+    stream = Leader(threshold=0.33, batch=5, **options)
+    runs.append(np.concatenate([stream.partial_fit(X[i : i + 13]) for i in range(0, len(X), 13)]))
+    for labels in runs[1:]:
+        np.testing.assert_array_equal(labels, runs[0])
+
+
+def test_leader_running_mean_moves_within_one_batch():
+    """A person drifting away from its first face: the running mean follows it (before, a
+    stream of <= 512 faces never updated the mean)."""
+    angles = np.linspace(0, 0.6, 40)  # radians: the last face is 0.59 from the first
+    X = unit(np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1))
+    first = Leader(threshold=0.2).fit(X).labels_
+    mean = Leader(threshold=0.2, representative="mean", tau=0.5).fit(X).labels_
+    assert len(set(first.tolist())) > 1 and len(set(mean.tolist())) == 1
 
 
 def test_leader_prunes_people_who_are_rarely_hit():

@@ -116,13 +116,14 @@ class Leader:
         self._active = 0
         self._people = 0
         self._seen = 0
-        self._next_prune = self.prune_every
 
     def partial_fit(self, X: np.ndarray) -> np.ndarray:
         """Continue the stream with the rows of ``X``; returns their person labels.
 
         Memory is that of the active representatives, whatever the stream's length, so a
-        catalog can be clustered block by block (see ``people.cluster``).
+        catalog can be clustered block by block (see ``people.cluster``). Every face sees the
+        representatives, hit counts and pruning exactly as the faces before it left them:
+        the result does not depend on ``batch`` or on how the stream is cut into calls.
         """
         if not hasattr(self, "_seen"):
             self._reset()
@@ -131,85 +132,104 @@ class Leader:
         if self._reps.shape[1] != dim:
             self._reps = np.zeros((1024, dim), np.float32)
             self._person, self._hits, self._born = (np.zeros(1024, np.int64) for _ in range(3))
-        reps, person, hits, born = self._reps, self._person, self._hits, self._born
-        cap, active, people = len(reps), self._active, self._people
-        cut = 1.0 - self.threshold**2 / 2.0  # similarity above which distance < threshold
-        offset = self._seen
+        self._cut = 1.0 - self.threshold**2 / 2.0  # similarity above which distance < threshold
         labels = np.empty(n, np.int64)
-        next_prune = self._next_prune
         for start in range(0, n, self.batch):
-            block = X[start : start + self.batch]
-            sims = block @ reps[:active].T if active else np.zeros((len(block), 0), np.float32)
-            # among representatives close enough, the most hit one (ties: the nearest)
-            rank = hits[:active] * 4.0 if self.join == "frequent" else 0.0
-            score = np.where(sims > cut, rank + sims, -np.inf)
-            best = score.argmax(axis=1) if active else np.zeros(len(block), np.int64)
-            joined = np.isfinite(score[np.arange(len(block)), best]) if active else best < 0
-            slots = np.where(joined, best, -1)
-            labels[start : start + len(block)][joined] = person[best[joined]]
-            np.add.at(hits, best[joined], 1)
-            if self.representative == "mean" and joined.any():
-                self._update_means(reps, best[joined], block[joined])
-            # the rest lead or follow each other, in order
-            rest = np.flatnonzero(~joined)
-            if len(rest):
-                inner = block[rest] @ block[rest].T
-                leaders: list[int] = []  # positions in rest
-                for i in range(len(rest)):
-                    if leaders:
-                        cand = np.asarray(leaders)
-                        close = cand[inner[i, cand] > cut]
-                        if len(close):
-                            lead = int(close[np.argmax(inner[i, close])])
-                            slots[rest[i]] = slots[rest[lead]]
-                            labels[start + rest[i]] = labels[start + rest[lead]]
-                            hits[slots[rest[i]]] += 1
-                            continue
-                    if active == cap:
-                        cap *= 2
-                        reps = _grow(reps, cap)
-                        person, hits, born = (_grow(a, cap) for a in (person, hits, born))
-                    reps[active] = block[rest[i]]
-                    person[active], hits[active] = people, 1
-                    born[active] = offset + start + rest[i]
-                    slots[rest[i]] = active
-                    labels[start + rest[i]] = people
-                    leaders.append(i)
-                    active += 1
-                    people += 1
-            seen = offset + start + len(block)
-            if seen >= next_prune or (self.max_people and active > self.max_people):
-                keep = self._survivors(hits[:active], born[:active], seen)
-                if self.max_people and keep.sum() > self.max_people:
-                    order = np.argsort(-hits[:active] * keep, kind="stable")
-                    keep = np.zeros(active, bool)
-                    keep[order[: self.max_people]] = True
-                active = int(keep.sum())
-                for a in (reps, person, hits, born):
-                    a[:active] = a[: len(keep)][keep]
-                if seen >= next_prune:
-                    next_prune += self.prune_every
-        self._reps, self._person, self._hits, self._born = reps, person, hits, born
-        self._active, self._people, self._next_prune = active, people, next_prune
-        self._seen = offset + n
-        self.n_active_ = active
+            self._batch(X[start : start + self.batch], labels[start : start + self.batch])
+        self.n_active_ = self._active
         return labels
 
-    def _survivors(self, hits: np.ndarray, born: np.ndarray, seen: int) -> np.ndarray:
-        """Which people stay candidates: young ones, and old ones hit often enough."""
-        age = seen - born
-        old = age >= self.prune_every
-        return ~old | (hits >= self.prune_rate * np.maximum(age, 1))
+    def _batch(self, block: np.ndarray, out: np.ndarray) -> None:
+        """Assign the faces of ``block`` one by one (``out``: their labels).
 
-    def _update_means(self, reps: np.ndarray, slots: np.ndarray, faces: np.ndarray) -> None:
-        """Running mean per representative; c hits in one batch count as c updates."""
-        uniq, inverse, counts = np.unique(slots, return_inverse=True, return_counts=True)
-        mean = np.zeros((len(uniq), reps.shape[1]), np.float64)
-        np.add.at(mean, inverse, faces)
-        mean /= counts[:, None]
-        keep = (1.0 - self.tau) ** counts
-        new = keep[:, None] * reps[uniq] + (1.0 - keep)[:, None] * mean
-        reps[uniq] = new / np.linalg.norm(new, axis=1, keepdims=True)
+        The similarities to the representatives that exist when the batch starts are one
+        matrix product; a face then only recomputes those to the representatives that moved
+        (running mean) or started during the batch, and drops those pruned since.
+        """
+        active, cut = self._active, self._cut
+        stale = block @ self._reps[:active].T if active else np.zeros((len(block), 0))
+        rows, cols = np.nonzero(stale > cut)
+        bounds = np.searchsorted(rows, np.arange(len(block) + 1))
+        alive = np.ones(active, bool)  # slots of the batch start still candidates
+        moved: list[int] = []  # slots whose vector changed or that started in this batch
+        is_moved = np.zeros(active, bool)
+        for i, face in enumerate(block):
+            now = self._seen  # faces seen before this one
+            cand = cols[bounds[i] : bounds[i + 1]]
+            sims = stale[i, cand]
+            if moved:
+                keep = ~is_moved[cand]
+                fresh = np.asarray(moved)
+                fresh_sims = self._reps[fresh] @ face
+                near = fresh_sims > cut
+                cand = np.concatenate([cand[keep], fresh[near]])
+                sims = np.concatenate([sims[keep], fresh_sims[near]])
+            if len(cand):  # not dropped (max_people) and not pruned since the batch started
+                ok = alive[cand] & self._alive(cand, now)
+                cand, sims = cand[ok], sims[ok]
+            if len(cand):
+                rank = self._hits[cand] * 4.0 if self.join == "frequent" else 0.0
+                slot = int(cand[np.argmax(rank + sims)])
+                self._hits[slot] += 1
+                if self.representative == "mean":
+                    rep = (1.0 - self.tau) * self._reps[slot] + self.tau * face
+                    self._reps[slot] = rep / np.linalg.norm(rep)
+                    if not is_moved[slot]:
+                        moved.append(slot)
+                        is_moved[slot] = True
+            else:
+                slot = self._lead(face, now)
+                moved.append(slot)
+                alive, is_moved = np.append(alive, True), np.append(is_moved, True)
+                if self.max_people and self._alive_count(alive, now) > self.max_people:
+                    alive[self._least_hit(alive, now, slot)] = False
+            out[i] = self._person[slot]
+            self._seen += 1
+        self._compact(alive)
+
+    def _lead(self, face: np.ndarray, now: int) -> int:
+        """A new person led by ``face``; returns its slot."""
+        if self._active == len(self._reps):
+            cap = 2 * len(self._reps)
+            self._reps = _grow(self._reps, cap)
+            self._person, self._hits, self._born = (
+                _grow(a, cap) for a in (self._person, self._hits, self._born)
+            )
+        slot = self._active
+        self._reps[slot] = face
+        self._person[slot], self._hits[slot], self._born[slot] = self._people, 1, now
+        self._active += 1
+        self._people += 1
+        return slot
+
+    def _alive(self, slots: np.ndarray, now: int) -> np.ndarray:
+        """Which of ``slots`` are still candidates at face ``now``: young ones, and old ones
+        hit at least ``prune_rate`` times per face seen since they started."""
+        if self.prune_rate <= 0:
+            return np.ones(len(slots), bool)
+        age = now - self._born[slots]
+        return (age < self.prune_every) | (self._hits[slots] >= self.prune_rate * age)
+
+    def _alive_count(self, alive: np.ndarray, now: int) -> int:
+        slots = np.flatnonzero(alive)
+        return int(self._alive(slots, now).sum())
+
+    def _least_hit(self, alive: np.ndarray, now: int, newest: int) -> int:
+        """The candidate with the fewest hits (the earliest among ties), not ``newest``."""
+        slots = np.flatnonzero(alive)
+        slots = slots[self._alive(slots, now) & (slots != newest)]
+        return int(slots[np.argmin(self._hits[slots])])
+
+    def _compact(self, alive: np.ndarray) -> None:
+        """Drop the representatives that stopped being candidates (memory stays bounded)."""
+        keep = alive & self._alive(np.arange(self._active), self._seen)
+        if keep.all():
+            return
+        count = int(keep.sum())
+        for name in ("_reps", "_person", "_hits", "_born"):
+            array = getattr(self, name)
+            array[:count] = array[: self._active][keep]
+        self._active = count
 
 
 def _grow(a: np.ndarray, cap: int) -> np.ndarray:
