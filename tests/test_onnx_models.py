@@ -304,3 +304,94 @@ def test_one_catalog_two_face_sets_each_searchable_and_clusterable(tmp_path: Pat
         mfn_faces = catalog.face_matrix()
     # the two sets never mix: each holds its own faces of the same photos
     assert not set(dlib_faces.face_ids.tolist()) & set(mfn_faces.face_ids.tolist())
+
+
+# --------------------------------------------------------------------------- no model files needed
+
+
+def signature(inputs: list[tuple[str, tuple]], outputs: list[tuple[str, tuple]]):
+    from faceatlas.faces.onnx_session import Signature, Tensor
+
+    return Signature(
+        tuple(Tensor(n, s) for n, s in inputs), tuple(Tensor(n, s) for n, s in outputs)
+    )
+
+
+def test_kinds_are_recognised_from_signatures_alone() -> None:
+    from faceatlas.faces.kinds import detector_kind_of, embedder_kind_of
+
+    image = [("input.1", (1, 3, "?", "?"))]
+    scrfd = [(f"s{i}", ("?", 1)) for i in range(3)] + [(f"b{i}", ("?", 4)) for i in range(3)]
+    assert detector_kind_of(signature(image, scrfd), "det_500m") == "scrfd"
+    with_points = scrfd + [(f"k{i}", ("?", 10)) for i in range(3)]
+    assert detector_kind_of(signature(image, with_points), "det_10g") == "scrfd"
+    chip = [("input.1", ("None", 3, 112, 112))]
+    assert embedder_kind_of(signature(chip, [("683", (1, 512))]), "w600k_r50") == "arcface"
+    sface = signature([("data", (1, 3, 112, 112))], [("fc1", (1, 128))])
+    assert embedder_kind_of(sface, "sface") == "sface"
+    with pytest.raises(ModelError, match="--embedder-kind"):
+        embedder_kind_of(signature(chip, [("embedding", (1, 256))]), "mystery")
+    with pytest.raises(ModelError, match="one 3-channel image"):
+        detector_kind_of(signature([("x", (1, 150, 150, 3))], scrfd), "dlib resnet")
+
+
+def test_scrfd_decoding_by_hand() -> None:
+    """One anchor of stride 8 at cell (x=3, y=2), 2 anchors per cell: SCRFD's distances."""
+    from faceatlas.faces.onnx_detect import decode_scrfd
+
+    height, width = 32, 64  # stride 8: 4 x 8 cells; 16: 2 x 4; 32: 1 x 2
+    cells = {8: 32, 16: 8, 32: 2}
+    scores = [np.zeros((2 * n, 1), np.float32) for n in cells.values()]
+    boxes = [np.zeros((2 * n, 4), np.float32) for n in cells.values()]
+    points = [np.zeros((2 * n, 10), np.float32) for n in cells.values()]
+    row = 2 * (2 * 8 + 3) + 1  # cell y=2, x=3, second anchor
+    scores[0][row] = 0.9
+    boxes[0][row] = [1, 2, 3, 4]  # left, top, right, bottom distances in strides
+    points[0][row] = [0.5, 0.5] * 5
+    found, score, marks = decode_scrfd(scores + boxes + points, height, width)
+    assert score.argmax() == row and score.max() == pytest.approx(0.9)
+    centre = np.array([3 * 8, 2 * 8])
+    np.testing.assert_allclose(found[row], [centre[0] - 8, centre[1] - 16, centre[0] + 24,
+                                            centre[1] + 32])  # fmt: skip
+    np.testing.assert_allclose(marks[row], np.tile(centre + 4, (5, 1)))
+
+
+def test_yunet_decoding_by_hand() -> None:
+    from faceatlas.faces.onnx_detect import decode_yunet
+
+    height, width = 64, 64
+    out = {}
+    for stride in (8, 16, 32):
+        n = (height // stride) * (width // stride)
+        for part, size in (("cls", 1), ("obj", 1), ("bbox", 4), ("kps", 10)):
+            out[f"{part}_{stride}"] = np.zeros((1, n, size))
+    out["cls_16"][0, 5], out["obj_16"][0, 5] = 0.81, 1.0  # cell x=1, y=1 of the 4x4 grid
+    out["bbox_16"][0, 5] = [0.5, 0.5, np.log(2), np.log(3)]
+    boxes, scores, marks = decode_yunet(out, height, width)
+    best = scores.argmax()
+    assert scores[best] == pytest.approx(0.9)  # sqrt(cls * obj)
+    np.testing.assert_allclose(boxes[best], [24 - 16, 24 - 24, 24 + 16, 24 + 24], atol=1e-9)
+    np.testing.assert_allclose(marks[best], np.full((5, 2), 16.0))
+
+
+def test_retinaface_priors_follow_biubug6() -> None:
+    from faceatlas.faces.onnx_detect import retinaface_priors
+
+    priors = retinaface_priors(640, 640)
+    assert len(priors) == 16800  # the fixed 640x640 file's output length
+    np.testing.assert_allclose(priors[:2], [[4, 4, 16, 16], [4, 4, 32, 32]])
+    np.testing.assert_allclose(priors[-1], [624, 624, 512, 512])
+
+
+def test_a_pack_folder_gives_its_detector_and_recognizer(tmp_path: Path) -> None:
+    from faceatlas.faces.pack import pack_models
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    for name in (RETINA_640, MOBILEFACENET):
+        (pack / name).symlink_to(model(name))
+    found = pack_models(pack)
+    assert (found.detector.name, found.embedder.name) == (RETINA_640, MOBILEFACENET)
+    (pack / YUNET).symlink_to(model(YUNET))
+    with pytest.raises(ModelError, match="expected one face detector"):
+        pack_models(pack)
