@@ -70,8 +70,10 @@ def write_report(result: AuditResult, out: str | Path, top: int = 50) -> Path:
         f"{cal.different_similarity:.3f}; suspect pairs above {1 - cal.threshold**2 / 2:.3f} "
         f"(distance {cal.threshold:.3f}{', auto' if cal.auto_threshold else ''}); mislabeled when "
         f"the best other folder beats the own folder by {cal.margin:.3f}"
-        f"{' (auto)' if cal.auto_margin else ''}. Full lists in the CSV files next to this "
-        "page.</p>",
+        f"{' (auto)' if cal.auto_margin else ''}, or when nothing in its folder is within the "
+        "clustering cut while 3+ faces there agree; a folder is suggested only when the match is "
+        "as close as the folder's own photos are to each other (else: unknown person). Full lists "
+        "in the CSV files next to this page.</p>",
     ]
 
     def table(title: str, findings: list, *columns: str) -> list:
