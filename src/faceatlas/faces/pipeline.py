@@ -203,11 +203,7 @@ class ModelConfig:
         return ModelSpec(**fields)
 
     def score_cut(self, kind: str) -> float:
-        if self.detect_score is not None:
-            return self.detect_score
-        if self.detector == "retinaface":
-            return RETINAFACE_SCORE
-        return DETECTOR_KINDS[kind].score
+        return DETECTOR_KINDS[kind].score if self.detect_score is None else self.detect_score
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, **runtime: object) -> ModelConfig:
@@ -301,10 +297,9 @@ class ModelConfig:
         )
 
 
-# The bundled RetinaFace's score cut (docs/model.md: faces found on the group photos at each cut,
-# and what the boxes scored below 0.9 show: under 0.7 a third are hands, posters or blur, from
-# 0.8 up faces).
-RETINAFACE_SCORE = 0.8
+# RetinaFace's score cut (docs/model.md: faces found on the group photos at each cut, and what
+# the boxes scored below 0.9 show: under 0.7 a third are hands, posters or blur, from 0.8 up faces).
+RETINAFACE_SCORE = DETECTOR_KINDS["retinaface"].score
 
 
 def _check_recorded(path: str, sha256: str, what: str, label: str) -> None:
