@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from faceatlas.catalog import Catalog
+from faceatlas.faces.pipeline import ModelConfig
+from faceatlas.faces.record import Face, ImageResult
 
 CHILD = """
 import resource, sys, time
@@ -40,17 +42,17 @@ print(people, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def build(path: Path, faces: int, people: int) -> None:
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(people, 128)).astype(np.float32)
-    with Catalog(path) as catalog, catalog.atomic() as conn:
-        conn.execute("INSERT INTO images(id, path, size, mtime_ns, status, indexed_at)"
-                     " VALUES (1, '/x', 1, 1, 'ok', 'now')")
+    landmarks = np.zeros((5, 2), np.float32)
+    with Catalog(path) as catalog:
+        catalog.face_set_for(ModelConfig().spec())
         for start in range(0, faces, 100_000):
             n = min(100_000, faces - start)
             v = centres[rng.integers(0, people, n)] + rng.normal(scale=0.12, size=(n, 128))
             v /= np.linalg.norm(v, axis=1, keepdims=True)
-            conn.executemany(
-                "INSERT INTO faces(image_id, left, top, right, bottom, score, landmarks,"
-                " embedding, embedding_norm, model) VALUES (1, ?, 0, 1, 1, 1, x'', ?, 1, 'm')",
-                ((start + i, row.astype(np.float32).tobytes()) for i, row in enumerate(v)),
+            catalog.add_results(  # one photo per face
+                ImageResult(f"/x/{start + i}.jpg", 1, 1, "ok",
+                            faces=[Face((0, 0, 1, 1), landmarks, 1.0, row.astype(np.float32))])
+                for i, row in enumerate(v)
             )
 
 

@@ -8,6 +8,7 @@ import base64
 import json
 import re
 import shutil
+import sqlite3
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
@@ -204,14 +205,15 @@ def test_unreadable_photo_gets_a_placeholder_not_a_crash(report, tmp_path):
     shutil.copytree(out / "thumbs", tmp_path / "r" / "thumbs")
     with Catalog(tmp_path / "people.db") as catalog:
         rows = catalog.faces()
-        victim = rows[0]
-        # point the catalog at a copy of one photo, then break the copy
-        copy = tmp_path / "photos" / "gone.jpg"
-        copy.parent.mkdir()
-        shutil.copy(victim.image_path, copy)
-        with catalog.atomic() as conn:
-            conn.execute("UPDATE images SET path = ? WHERE id = ?", (str(copy), victim.image_id))
-        copy.write_bytes(b"not a jpeg any more")
+    victim = rows[0]
+    # point the catalog at a copy of one photo (tampering behind its back), then break the copy
+    copy = tmp_path / "photos" / "gone.jpg"
+    copy.parent.mkdir()
+    shutil.copy(victim.image_path, copy)
+    with sqlite3.connect(tmp_path / "people.db") as conn:
+        conn.execute("UPDATE images SET path = ? WHERE id = ?", (str(copy), victim.image_id))
+    copy.write_bytes(b"not a jpeg any more")
+    with Catalog(tmp_path / "people.db") as catalog:
         broken = [r.face_id for r in rows if r.image_id == victim.image_id]
         for face_id in broken:  # not cut yet: the report has to read the photo
             thumbnail_path(tmp_path / "r" / "thumbs", face_id).unlink()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import tarfile
 import warnings
 import zipfile
@@ -89,7 +90,7 @@ def test_archives_and_lists_are_indexed_with_stable_keys_and_readable_again(tmp_
         assert status == "ok" and segment == original.parent.name
         assert read_source(key, source) == original.read_bytes()
     assert stored[str(tmp_path / "listed" / "missing.jpg")][0] == "error"
-    assert stored[str(images[3])][0] == "ok"
+    assert stored[os.path.realpath(images[3])][0] == "ok"
     assert stored[str(tmp_path / "broken.zip")][0] == "error"
     again = faceatlas("index", *args)
     assert "indexed 0 new images (8 already done)" in again.stdout
