@@ -383,6 +383,11 @@ def test_retinaface_priors_follow_biubug6() -> None:
     np.testing.assert_allclose(priors[-1], [624, 624, 512, 512])
 
 
+def catalog_faces(db: Path) -> int:
+    with Catalog(db) as catalog:
+        return len(catalog.face_matrix().face_ids)
+
+
 def test_a_pack_folder_gives_its_detector_and_recognizer(tmp_path: Path) -> None:
     from faceatlas.faces.pack import pack_models
 
@@ -392,6 +397,15 @@ def test_a_pack_folder_gives_its_detector_and_recognizer(tmp_path: Path) -> None
         (pack / name).symlink_to(model(name))
     found = pack_models(pack)
     assert (found.detector.name, found.embedder.name) == (RETINA_640, MOBILEFACENET)
+    db, photo = tmp_path / "pack.db", data("people-fr", "obama", "obama.jpg")
+    faceatlas("index", photo, "--db", db, "--model-dir", pack, "-q", "--workers", "1")
+    with Catalog(db) as catalog:
+        spec = catalog.face_set.spec
+    assert (spec.detector, spec.embedder_kind) == ("retinaface", "mobilefacenet")
+    assert spec.detector_file.endswith(RETINA_640) and catalog_faces(db) == 1
+    both = faceatlas("index", photo, "--db", db, "--model-dir", pack, "--detector", "hog",
+                     check=False)  # fmt: skip
+    assert both.returncode == 2 and "drop --detector or --model-dir" in both.stderr
     (pack / YUNET).symlink_to(model(YUNET))
     with pytest.raises(ModelError, match="expected one face detector"):
         pack_models(pack)

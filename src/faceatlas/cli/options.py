@@ -231,10 +231,15 @@ def model_options(command: Callable) -> Callable:
         **kwargs: Any,
     ) -> Any:
         if model_dir is not None:
-            if (detector, embedder) != (DEFAULT_DETECTOR, DEFAULT_EMBEDDER):
+            context = click.get_current_context()
+            given = [
+                name
+                for name in ("detector", "embedder")
+                if context.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+            ]
+            if given:
                 raise UsageError(
-                    "--model-dir names the detector and embedder; drop --detector "
-                    "and --embedder, or --model-dir"
+                    f"--model-dir names the detector and embedder; drop --{given[0]} or --model-dir"
                 )
             found = pack_models(model_dir)
             detector, embedder = str(found.detector), str(found.embedder)
