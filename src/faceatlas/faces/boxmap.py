@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 
 @dataclass(frozen=True, slots=True)
 class BoxMap:
@@ -62,7 +60,3 @@ def clipped(box: tuple[float, ...], width: int, height: int) -> tuple[float, flo
         min(float(width), right),
         min(float(height), bottom),
     )
-
-
-def map_boxes(boxes: np.ndarray | list, box_map: BoxMap) -> list[tuple[float, ...]]:
-    return [box_map(tuple(b)) for b in boxes]

@@ -27,7 +27,7 @@ from faceatlas.faces import weights
 from faceatlas.faces.align import face_chips
 from faceatlas.faces.arcface import ArcFaceEmbedder, arcface_chips, embedder_name, load_embedder
 from faceatlas.faces.boxmap import BOX_MAPS, BoxMap, clipped
-from faceatlas.faces.dlib_detect import DEFAULT_MAX_DETECT_PIXELS, DETECTOR_WINDOW, DlibDetector
+from faceatlas.faces.dlib_detect import DEFAULT_MAX_DETECT_PIXELS, DlibDetector
 from faceatlas.faces.dlib_embed import DlibEmbedder
 from faceatlas.faces.dlib_onnx import OnnxEmbedder, onnx_model_path
 from faceatlas.faces.kinds import DETECTOR_KINDS, EMBEDDER_KINDS
@@ -433,10 +433,3 @@ class FacePipeline:
             )
             for i, det in enumerate(detections)
         ]
-
-
-def detection_window(detector: str) -> int:
-    """Smallest face side, in the pixels the detector sees, it finds reliably."""
-    if detector in DETECTOR_WINDOW:
-        return DETECTOR_WINDOW[detector]
-    return DETECTOR_KINDS[detector].window
