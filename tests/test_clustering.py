@@ -349,11 +349,12 @@ def test_cluster_command_methods_and_graph_cache(people_catalog):
     db = people_catalog
     out = json.loads(faceatlas("cluster", "--db", db, "--json").stdout)
     assert out["method"] == "infomap" and out["auto"]["faces"] == 71
+    assert out["reason"].startswith(f"cut {out['threshold']:.3f} (auto")
     assert 15 <= out["people"] <= 21
     assert cache_path(db, 30).exists()
     stamp = cache_path(db, 30).stat().st_mtime_ns
     text = faceatlas("cluster", "--db", db, "--method", "chinese-whispers", "--threshold", "0.36")
-    assert "with chinese-whispers at threshold 0.360" in text.stdout
+    assert "with chinese-whispers in" in text.stdout and ": cut 0.360 (fixed;" in text.stdout
     assert cache_path(db, 30).stat().st_mtime_ns == stamp  # the graph was reused
     assert "chinese-whispers" in faceatlas("stats", "--db", db).stdout
 
@@ -365,7 +366,8 @@ def test_cluster_command_options_in_process(people_catalog):
     assert km.exit_code == 0 and json.loads(km.output)["people"] == 18
     for method in ("leader", "rank-order", "dbscan", "hdbscan", "agglomerative"):
         result = runner.invoke(main, ["cluster", "--db", db, "--method", method])
-        assert result.exit_code == 0 and f"with {method} at threshold" in result.output
+        assert result.exit_code == 0 and f"with {method} in" in result.output
+        assert ": cut 0." in result.output
     mean = runner.invoke(
         main, ["cluster", "--db", db, "--method", "leader", "-o", "representative=mean"]
     )

@@ -18,7 +18,7 @@ from faceatlas.cli.options import (
     threshold_option,
 )
 from faceatlas.graph import METHODS as KNN_METHODS
-from faceatlas.people.cluster import AUTO, cluster_catalog
+from faceatlas.people.cluster import AUTO, ClusterSummary, cluster_catalog
 from faceatlas.people.incremental import IncrementalSummary, assign_new_faces
 from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, METHODS
 from faceatlas.people.segments import cluster_per_segment
@@ -196,7 +196,7 @@ def _report_incremental(summary: IncrementalSummary, as_json: bool) -> None:
     click.echo(f"{summary.reason} in {summary.seconds:.1f} s; {summary.people} people")
 
 
-def _report(summary: Any, as_json: bool) -> None:
+def _report(summary: ClusterSummary, as_json: bool) -> None:
     if as_json:
         echo_json(
             {
@@ -205,15 +205,23 @@ def _report(summary: Any, as_json: bool) -> None:
                 "singletons": summary.singletons,
                 "method": summary.method,
                 "threshold": summary.threshold,
+                "reason": summary.reason,
+                "segment_cuts": summary.segment_cuts,
+                "people_split": summary.people_split,
+                "doubtful": summary.doubtful,
                 "seconds": round(summary.seconds, 3),
                 "auto": summary.auto,
             }
         )
         return
-    cut = "" if summary.threshold is None else f" at threshold {summary.threshold:.3f}"
-    if summary.auto is not None:
-        cut += " (auto)"
     click.echo(
         f"{summary.faces} faces -> {summary.people} people ({summary.singletons} single faces) "
-        f"with {summary.method}{cut} in {summary.seconds:.1f} s"
+        f"with {summary.method} in {summary.seconds:.1f} s: {summary.reason}"
     )
+    if summary.people_split:
+        click.echo(f"  {summary.people_split} people split: two faces of one photo are two people")
+    if summary.doubtful:
+        click.echo(
+            f"  {summary.doubtful} people look doubtful (spread out, or close to another "
+            "person): check them first (`faceatlas report` lists them first)"
+        )
