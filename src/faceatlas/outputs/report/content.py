@@ -10,6 +10,7 @@ import numpy as np
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow, PersonRow
 from faceatlas.errors import FaceatlasError
+from faceatlas.people.quality import people_quality
 
 
 class ReportError(FaceatlasError):
@@ -23,6 +24,7 @@ class Person:
     row: PersonRow
     face_ids: np.ndarray  # most typical (nearest the centroid) first
     distances: np.ndarray  # Euclidean distance of each face to the unit centroid
+    doubtful: bool = False  # spread out, or close to another person (people.quality)
 
     @property
     def label(self) -> str:
@@ -39,7 +41,7 @@ class Content:
     faces: dict[int, FaceRow]  # by face id
     face_ids: np.ndarray  # (N,) every face, by id, aligned with ``vectors``
     vectors: np.ndarray  # (N, D) unit embeddings
-    people: list[Person]  # every person of min_faces+ faces, largest first
+    people: list[Person]  # every person of min_faces+ faces: doubtful ones first, then by size
     person_sizes: np.ndarray  # size of every person, singletons included
     unknown_ids: np.ndarray  # faces in no person of min_faces+ faces, by id
     min_faces: int
@@ -66,11 +68,13 @@ def gather(catalog: Catalog, min_faces: int = 2, max_errors: int = 50) -> Conten
         [person_index[r.person_id] if r.person_id is not None else -1 for r in rows],
         dtype=np.int64,
     )
+    doubtful = {q.label for q in people_quality(matrix.vectors, labels) if q.doubtful}
     people = [
-        Person(by_id[person_rows[i].person_id], ids, dist)
+        Person(by_id[person_rows[i].person_id], ids, dist, i in doubtful)
         for i, (ids, dist) in enumerate(typical_order(matrix.vectors, labels, matrix.face_ids))
         if person_rows[i].size >= min_faces
     ]
+    people.sort(key=lambda person: not person.doubtful)  # stable: by size within each
     in_person = {int(f) for p in people for f in p.face_ids}
     unknown = np.array([f for f in matrix.face_ids.tolist() if f not in in_person], np.int64)
     return Content(

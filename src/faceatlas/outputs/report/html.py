@@ -278,7 +278,9 @@ def _people(page: Page, people: list, total: int, faces_per_person: int) -> str:
             tiles += page.sheet(tail, [person.distances[where[int(f)]] for f in tail])
         items.append(
             f'<article id="{escape(person.label)}" class="person">'
-            f"<h3>{escape(person.label)} <small>{person.row.size:,} faces</small></h3>"
+            f"<h3>{escape(person.label)} <small>{person.row.size:,} faces"
+            + (" \u2014 doubtful: check first" if person.doubtful else "")
+            + "</small></h3>"
             f'<div class="sheet">{tiles}</div></article>'
         )
     more = (
@@ -289,7 +291,8 @@ def _people(page: Page, people: list, total: int, faces_per_person: int) -> str:
     )
     return (
         '<section id="people"><h2>People</h2>'
-        "<p>Most typical faces first (nearest the person's average face), least typical last: "
+        "<p>Doubtful people first (spread out, or close to another person), then the largest. "
+        "Most typical faces first (nearest the person's average face), least typical last: "
         "wrong members gather at the end. The number under a face is its distance to the "
         "average.</p>" + "".join(items) + more + "</section>"
     )
