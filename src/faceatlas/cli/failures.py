@@ -16,11 +16,7 @@ import click
 
 from faceatlas.errors import FaceatlasError
 
-# Library conditions that still raise a plain ValueError: shown as one line, like a
-# FaceatlasError, until each raises a UsageError (a ValueError too, so nothing changes then).
-NOT_YET_FACEATLAS_ERRORS: tuple[type[Exception], ...] = (ValueError,)
-
-EXPECTED = (FaceatlasError, OSError, sqlite3.DatabaseError, *NOT_YET_FACEATLAS_ERRORS)
+EXPECTED = (FaceatlasError, OSError, sqlite3.DatabaseError)
 
 WRITABLE = "choose a folder (or --db) on a writable disk"
 OS_HINTS = {

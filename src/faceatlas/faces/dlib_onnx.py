@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from faceatlas.atomic import atomic_write
+from faceatlas.errors import ModelError
 from faceatlas.faces import weights
 from faceatlas.faces.align import CHIP_SIZE, jitter_chips, jitter_maps
 from faceatlas.faces.onnx_session import choose_providers, open_session
@@ -443,7 +444,10 @@ def onnx_model_path(dat_path: Path | None = None, cache_dir: Path | None = None)
     if path.is_file():
         return path
 
-    data = _convert(Path(dat_path))
+    try:
+        data = _convert(Path(dat_path))
+    except ValueError as err:
+        raise ModelError(f"cannot read the dlib face model {dat_path}: {err}") from err
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as handle:
         handle.write(data)

@@ -20,6 +20,7 @@ import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from faceatlas.errors import UsageError
 from faceatlas.graph import KnnGraph, knn_graph
 from faceatlas.people.constraints import enforce_one_photo
 
@@ -29,7 +30,7 @@ def check_range(name: str, value: float, low: float, high: float, low_open: bool
     ok = (value > low if low_open else value >= low) and value <= high
     if not ok:
         bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}], got {value}")
+        raise UsageError(f"{name} must be in {bracket}{low}, {high}], got {value}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def validate_params(estimator: object, constraints: dict[str, Constraint]) -> No
             if value is not None or not rule.optional:
                 check_range(name, value, rule.low, rule.high, rule.low_open)
         elif value not in rule:
-            raise ValueError(f"{name} must be one of {rule}, got {value!r}")
+            raise UsageError(f"{name} must be one of {rule}, got {value!r}")
 
 
 def check_unit(X: np.ndarray) -> np.ndarray:

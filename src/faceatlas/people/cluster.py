@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from faceatlas.catalog import Catalog, FaceMatrix
+from faceatlas.errors import UsageError
 from faceatlas.graph import KnnGraph, cached_knn_graph
 from faceatlas.people.constraints import same_photo_conflicts, split_same_photo
 from faceatlas.people.methods import DEFAULT_K, DEFAULT_METHOD, make_clusterer
@@ -97,7 +98,7 @@ def fit_people(
         )
         used, auto = choice.threshold, {**choice.as_dict(), "reason": choice.reason}
     elif isinstance(threshold, str):
-        raise ValueError(f"threshold must be a number or 'auto', got {threshold!r}")
+        raise UsageError(f"threshold must be a number or 'auto', got {threshold!r}")
     else:
         used = float(threshold)
     result = fitted(0.0 if used is None else used)
@@ -258,7 +259,7 @@ def _stream_leader(
         )  # fmt: skip
         used, auto = fit.threshold, fit.auto
     elif isinstance(threshold, str):
-        raise ValueError(f"threshold must be a number or 'auto', got {threshold!r}")
+        raise UsageError(f"threshold must be a number or 'auto', got {threshold!r}")
     else:
         used = float(threshold)
     leader = make_clusterer("leader", threshold=used, seed=seed, **options)

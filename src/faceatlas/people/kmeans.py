@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceatlas.errors import UsageError
 from faceatlas.people.base import check_range, check_unit
 from faceatlas.people.constraints import enforce_one_photo
 
@@ -52,7 +53,7 @@ class KMeans:
         """Cluster rows of ``X``; a person holding two faces of one ``groups`` value (photo) is
         then split (the one-photo rule), so there may be more than ``n_clusters`` people."""
         if self.n_clusters is None:
-            raise ValueError("kmeans needs the number of people: pass --k N")
+            raise UsageError("kmeans needs the number of people: pass --k N")
         X = check_unit(X)
         check_range("n_clusters", self.n_clusters, 1, max(1, len(X)))
         from sklearn.cluster import KMeans as SkKMeans  # lazy: keeps the CLI quick to start

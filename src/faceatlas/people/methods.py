@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from faceatlas.errors import UsageError
 from faceatlas.graph import KnnGraph
 from faceatlas.people.agglomerative import Agglomerative
 from faceatlas.people.chinese_whispers import ChineseWhispers
@@ -44,7 +45,7 @@ def _build(cls: type, **kwargs: Any) -> Clusterer:
     try:
         return cls(**kwargs)
     except TypeError as err:
-        raise ValueError(f"{cls.__name__}: {err}") from None
+        raise UsageError(f"{cls.__name__}: {err}") from None
 
 
 def _chinese_whispers(threshold: float, seed: int, k: int, **options: Any) -> Clusterer:
@@ -103,9 +104,9 @@ def make_clusterer(
     try:
         factory = METHODS[method]
     except KeyError:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}") from None
+        raise UsageError(f"unknown method {method!r}; choose one of {sorted(METHODS)}") from None
     if n_clusters is not None:
         if method != "kmeans":
-            raise ValueError(f"--k (number of people) only applies to kmeans, not {method}")
+            raise UsageError(f"--k (number of people) only applies to kmeans, not {method}")
         options["n_clusters"] = n_clusters
     return factory(threshold=threshold, seed=seed, k=k, **options)

@@ -40,6 +40,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from faceatlas.errors import UsageError
+
 # The dlib ResNet's stranger curve on unit vectors with mirror averaging (faceatlas's default
 # model spec): log10 of the share of pairs of two different LFW people closer than each cut,
 # over the 13,162 central faces of all of LFW (one per photo; folder = identity; 86,371,266
@@ -53,6 +55,7 @@ STRANGER_LOG10_CDF = (
     -5.009, -4.731, -4.464, -4.199, -3.943, -3.692, -3.449, -3.204,
     -2.963, -2.731, -2.506, -2.082, -1.527, -0.839, -0.404,
 )  # fmt: skip
+
 # Expected stranger links shorter than the cut the method tolerates per face, in a collection
 # of REFERENCE_FACES faces; it grows as (faces / REFERENCE_FACES) ** GROWTH (module docstring).
 # Calibrated on bench/cluster_shapes.py (LFW and CelebA shapes, 5 to 13,900 faces): for
@@ -197,7 +200,7 @@ def auto_threshold(
     returned unchecked.
     """
     if method not in PER_FACE:
-        raise ValueError(f"--threshold auto is not defined for {method}; give a number")
+        raise UsageError(f"--threshold auto is not defined for {method}; give a number")
     n = len(X) if faces is None else faces
     pairs = photo_pairs(groups, len(X))
     if faces is not None and len(X) > 1:

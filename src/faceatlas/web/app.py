@@ -40,6 +40,7 @@ from faceatlas import video
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow, ImageRow
 from faceatlas.decode import DecodeError, ImageTooLarge, image_format, load_rgb
+from faceatlas.errors import UsageError
 from faceatlas.faces.pipeline import FacePipeline, ModelConfig
 from faceatlas.outputs.search import FaceIndex, IndexParams, Match, SearchError, describe
 from faceatlas.outputs.thumbs import face_thumbnail, thumbnail_path
@@ -99,9 +100,9 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_upload", "max_upload_pixels", "max_image_bytes", "max_decodes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise UsageError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.decode_wait >= 0:
-            raise ValueError(f"decode_wait must be >= 0 seconds, got {self.decode_wait}")
+            raise UsageError(f"decode_wait must be >= 0 seconds, got {self.decode_wait}")
 
     @property
     def too_large(self) -> str:
@@ -329,7 +330,7 @@ def create_app(
     limits = Limits(max_upload, max_upload_pixels, max_image_bytes, max_decodes, decode_wait)
     hosts = list(LOOPBACK_HOSTS if allowed_hosts is None else allowed_hosts)
     if not hosts:
-        raise ValueError("allowed_hosts must name at least one host")
+        raise UsageError("allowed_hosts must name at least one host")
     face_set, config = query_model(db_path, face_set, model)
     searcher = Searcher(
         db_path, face_set, config.build(), params,

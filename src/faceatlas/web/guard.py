@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from faceatlas.errors import UsageError
+
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 WILDCARD_BINDS = ("", "0.0.0.0", "::")
 
@@ -42,7 +44,7 @@ def normalize_hosts(hosts: Iterable[str]) -> list[str]:
         if name.startswith("[") and name.endswith("]"):
             name = name[1:-1]
         if not name:
-            raise ValueError("an allowed host must not be empty")
+            raise UsageError("an allowed host must not be empty")
         if name not in found:
             found.append(name)
     return found
