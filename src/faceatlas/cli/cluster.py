@@ -176,16 +176,23 @@ def _regroup(
     return summary
 
 
+def _counts(summary: ClusterSummary | IncrementalSummary) -> dict[str, Any]:
+    """What every grouping reports in --json: faces, people, method, cut, seconds."""
+    return {
+        "faces": summary.faces,
+        "people": summary.people,
+        "singletons": summary.singletons,
+        "method": summary.method,
+        "threshold": summary.threshold,
+        "seconds": round(summary.seconds, 3),
+    }
+
+
 def _report_incremental(summary: IncrementalSummary, as_json: bool) -> None:
     if as_json:
         echo_json(
-            {
-                "faces": summary.faces,
-                "people": summary.people,
-                "singletons": summary.singletons,
-                "method": summary.method,
-                "threshold": summary.threshold,
-                "seconds": round(summary.seconds, 3),
+            _counts(summary)
+            | {
                 "new_faces": summary.new_faces,
                 "joined": summary.joined,
                 "new_people": summary.new_people,
@@ -199,17 +206,12 @@ def _report_incremental(summary: IncrementalSummary, as_json: bool) -> None:
 def _report(summary: ClusterSummary, as_json: bool) -> None:
     if as_json:
         echo_json(
-            {
-                "faces": summary.faces,
-                "people": summary.people,
-                "singletons": summary.singletons,
-                "method": summary.method,
-                "threshold": summary.threshold,
+            _counts(summary)
+            | {
                 "reason": summary.reason,
                 "segment_cuts": summary.segment_cuts,
                 "people_split": summary.people_split,
                 "doubtful": summary.doubtful,
-                "seconds": round(summary.seconds, 3),
                 "auto": summary.auto,
             }
         )
