@@ -27,7 +27,7 @@ from common import LFW, require
 from PIL import Image
 
 from faceatlas.catalog import Catalog
-from faceatlas.engines.local import run_local
+from faceatlas.engines.local import run_local_items
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import Face, ImageResult
 from faceatlas.index import IndexConfig, Inputs, index_inputs
@@ -77,12 +77,14 @@ def run_engine(engine: str, tsv: Path, start: int, rows: int, workers: int) -> f
     model = ModelConfig()
     started = time.perf_counter()
     if engine == "ray":
-        from faceatlas.engines.ray import run_ray
+        from faceatlas.engines.ray import run_ray_items
 
-        results = run_ray(items, model, workers=workers, max_pixels=100_000_000, wave=rows)
+        batches = run_ray_items(
+            items, model, workers=workers, max_pixels=100_000_000, wave=rows
+        )
     else:
-        results = run_local(items, model, workers, 100_000_000)
-    count = sum(1 for _ in results)
+        batches = run_local_items(items, model, workers, 100_000_000)
+    count = sum(len(results) for results in batches)
     if count != rows:
         raise RuntimeError(f"{engine} returned {count} results for {rows} rows")
     return time.perf_counter() - started

@@ -24,20 +24,6 @@ _worker_max_pixels = 0
 _worker_video: VideoOptions | None = None
 
 
-def run_local(
-    items: Iterable[ImageFile],
-    model: FaceModel,
-    workers: int,
-    max_pixels: int,
-    in_flight: int | None = None,
-    video: VideoOptions | None = None,
-) -> Iterator[ImageResult]:
-    """Results for ``items`` as they finish (unordered when ``workers`` > 1), one by one: a
-    video's stills, then the video's own result (see ``run_local_items``)."""
-    for results in run_local_items(items, model, workers, max_pixels, in_flight, video):
-        yield from results
-
-
 def run_local_items(
     items: Iterable[ImageFile],
     model: FaceModel,

@@ -54,24 +54,6 @@ def import_ray() -> Any:
     return ray
 
 
-def run_ray(
-    items: Iterable[ImageFile],
-    model: FaceModel,
-    *,
-    workers: int = 0,
-    max_pixels: int,
-    address: str | None = None,
-    wave: int = MIN_WAVE,
-    video: VideoOptions | None = None,
-) -> Iterator[ImageResult]:
-    """Results for ``items`` (unordered) one by one, as ``run_ray_items`` computes them."""
-    for results in run_ray_items(
-        items, model, workers=workers, max_pixels=max_pixels, address=address, wave=wave,
-        video=video,
-    ):  # fmt: skip
-        yield from results
-
-
 def run_ray_items(
     items: Iterable[ImageFile],
     model: FaceModel,
