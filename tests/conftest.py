@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +38,30 @@ def faceatlas(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedP
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return result
+
+
+def kill_when_stored(args: list, db: Path, stored: Callable[[Path], int], at_least: int) -> int:
+    """Run ``faceatlas *args`` in a process group of its own and kill the group with SIGKILL (the
+    process and its workers, like a power cut) once ``stored(db)`` reaches ``at_least``; returns
+    what was stored then. Fails if the run ended before."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faceatlas", *map(str, args)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    count, deadline = 0, time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        if db.exists():
+            try:
+                count = stored(db)
+            except sqlite3.OperationalError:
+                continue  # busy creating the schema
+            if count >= at_least:
+                break
+    assert proc.poll() is None, "indexing finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return count
 
 
 def lfw_people(min_images: int, max_people: int, per_person: int | None = None) -> list[Path]:

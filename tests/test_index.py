@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 
 import numpy as np
 from PIL import Image
 
 from faceatlas.catalog import Catalog
 from faceatlas.faces.pipeline import ModelConfig
-from tests.conftest import data, faceatlas, lfw_people, link_tree
+from tests.conftest import data, faceatlas, kill_when_stored, lfw_people, link_tree
 from tests.images import broken_corpus, encoded
 
 
@@ -45,30 +40,17 @@ def test_broken_files_are_recorded_and_the_run_goes_on(tmp_path):
     assert f"indexed {len(expected)} new images" in retry.stdout
 
 
+def _image_count(db) -> int:
+    with Catalog(db) as catalog:
+        return catalog.stats()["images"]
+
+
 def test_kill_9_mid_run_then_resume_indexes_every_image_once(tmp_path):
     photos = link_tree(lfw_people(min_images=4, max_people=12, per_person=4), tmp_path / "photos")
     total = sum(1 for _ in photos.rglob("*.jpg"))
     db = tmp_path / "c.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceatlas", "index", str(photos), "--db", str(db),
-         "--workers", "2", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    stored = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                with Catalog(db) as catalog:
-                    stored = catalog.stats()["images"]
-            except sqlite3.OperationalError:
-                continue  # busy creating the schema
-            if stored >= 3:
-                break
-    assert proc.poll() is None, "indexing finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # the process and its workers, like a power cut
-    proc.wait()
+    args = ["index", photos, "--db", db, "--workers", "2", "--quiet"]
+    stored = kill_when_stored(args, db, _image_count, 3)
     assert 3 <= stored < total
     with Catalog(db) as catalog:
         kept = catalog.stats()["images"]

@@ -5,12 +5,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +14,7 @@ from faceatlas.catalog import Catalog
 from faceatlas.index import IndexConfig, Inputs, index_inputs
 from faceatlas.people.cluster import cluster_catalog
 from faceatlas.sources import TsvSpec, dry_run_tsv, iter_tsv, parse_range
-from tests.conftest import faceatlas, lfw_people
+from tests.conftest import faceatlas, kill_when_stored, lfw_people
 from tests.fake_model import PALETTE, FakeModel, draw_faces
 
 BAD_ROWS = {  # row -> words its recorded reason must contain
@@ -171,25 +165,8 @@ def test_kill_9_mid_tsv_then_resume_indexes_every_row_once(tmp_path):
     tsv = write_tsv(tmp_path / "rows.tsv", [b"x\t" + b64(p) for p in images])
     total = len(images)
     db = tmp_path / "c.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceatlas", "index", "--tsv", str(tsv), "--db", str(db),
-         "--workers", "2", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    stored = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        if db.exists():
-            try:
-                stored = len(_images(db))
-            except sqlite3.OperationalError:
-                continue  # busy creating the schema
-            if stored >= 1:  # the first commit: kill at once, mid-run
-                break
-    assert proc.poll() is None, "indexing finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    args = ["index", "--tsv", tsv, "--db", db, "--workers", "2", "--quiet"]
+    kill_when_stored(args, db, lambda db: len(_images(db)), 1)  # the first commit: kill at once
     kept = len(_images(db))
     assert 1 <= kept < total
     resumed = faceatlas("index", "--tsv", tsv, "--db", db, "--workers", "2", "--quiet")

@@ -9,11 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -29,7 +24,7 @@ from faceatlas.sources import read_source
 from faceatlas.tracks import Tracker, TrackOptions
 from faceatlas.video import VideoOptions, VideoReader, describe, moment, split_still_key
 from tests.clips import Shot, write_clip
-from tests.conftest import data, faceatlas
+from tests.conftest import data, faceatlas, kill_when_stored
 from tests.fake_model import PALETTE, SIDE, FakeModel
 
 av = pytest.importorskip("av")
@@ -69,6 +64,11 @@ def fake_index(db: Path, *paths: Path, **settings) -> tuple[Catalog, object]:
 
 
 # -- sampling and reading ---------------------------------------------------------------------
+
+
+def _videos_stored(db: Path) -> int:
+    with Catalog(db) as catalog:
+        return sum(1 for i in catalog.images() if split_still_key(i.path) is None)
 
 
 def test_frames_are_sampled_at_the_rate_and_at_each_cut(tmp_path):
@@ -316,26 +316,8 @@ def test_kill_9_mid_video_then_resume_stores_each_video_once(tmp_path):
         shots = [Shot([_lfw(people[(n + k) % 4], n + 1 + k)], seconds=1.5) for k in range(2)]
         write_clip(clips / f"clip{n}.mp4", shots, size=(320, 180))
     db = tmp_path / "c.db"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faceatlas", "index", str(clips), "--db", str(db),
-         "--workers", "1", "--commit-every", "1", "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    stored = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        if db.exists():
-            try:
-                with Catalog(db) as catalog:
-                    stored = sum(1 for i in catalog.images() if split_still_key(i.path) is None)
-            except sqlite3.OperationalError:
-                continue
-            if stored >= 1:
-                break
-    assert proc.poll() is None, "indexing finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    args = ["index", clips, "--db", db, "--workers", "1", "--commit-every", "1", "--quiet"]
+    stored = kill_when_stored(args, db, _videos_stored, 1)
     assert 1 <= stored < 5
     resumed = faceatlas("index", clips, "--db", db, "--workers", "1", "--quiet")
     assert f"({stored} already done)" in resumed.stdout

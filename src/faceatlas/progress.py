@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -55,3 +57,22 @@ class Meter:
 
     def advance(self, **fields: int) -> None:
         self._progress.update(self._task, advance=1, **fields)
+
+
+class Laps:
+    """Seconds spent in each step of a long call, one lap at a time.
+
+    >>> laps = Laps()
+    >>> laps("scan")
+    >>> list(laps.seconds)
+    ['scan']
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self._clock, 2)
+        self._clock = now

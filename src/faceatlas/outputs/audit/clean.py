@@ -34,7 +34,6 @@ import csv
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from faceatlas.outputs.audit.dataset import (
 )
 from faceatlas.people.cluster import AUTO, cluster_vectors
 from faceatlas.people.methods import DEFAULT_METHOD
+from faceatlas.progress import Laps
 
 CLEAN_CATALOG = "faceatlas.db"
 KEPT, REMOVED, FOLDERS = "kept.csv", "removed.csv", "folders.csv"
@@ -197,14 +197,7 @@ def clean_dataset(
     """
     config = config or CleanConfig()
     out = Path(out).absolute()
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 2)
-        clock = now
+    lap = Laps()
 
     if not isinstance(dataset, Dataset):
         _check_places(Path(dataset).absolute(), out)
@@ -229,7 +222,7 @@ def clean_dataset(
     else:
         _check_targets(plan, out)
     lap("write")
-    return CleanRun(dataset, plan, out, written, indexed, dry_run, seconds)
+    return CleanRun(dataset, plan, out, written, indexed, dry_run, lap.seconds)
 
 
 def _check_places(root: Path, out: Path) -> None:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from faceatlas.outputs.audit.dataset import (
 )
 from faceatlas.outputs.audit.quarantine import QuarantineSummary, quarantine
 from faceatlas.outputs.audit.write import write_audit
+from faceatlas.progress import Laps
 
 AUDIT_CATALOG = "faceatlas.db"
 
@@ -73,14 +73,7 @@ def audit_dataset(
     """
     config = config or AuditConfig()
     out = Path(out)
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 2)
-        clock = now
+    lap = Laps()
 
     if not isinstance(dataset, Dataset):
         dataset = scan_dataset(dataset, exclude=[out])
@@ -105,4 +98,4 @@ def audit_dataset(
     lap("write")
     moved = None if quarantine_to is None else quarantine(result, quarantine_to)
     lap("quarantine")
-    return AuditRun(dataset, result, written, indexed, moved, seconds)
+    return AuditRun(dataset, result, written, indexed, moved, lap.seconds)
