@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceatlas.errors import ModelError
 from faceatlas.faces import dlib_onnx
 from faceatlas.faces.dlib_onnx import OnnxEmbedder, onnx_model_path
 from faceatlas.faces.weights import LANDMARKS_5, RESNET, weight_file
@@ -82,7 +83,7 @@ def test_cache_is_keyed_by_content_not_path(model_path: Path, tmp_path: Path) ->
 def test_truncated_dat_raises_and_caches_nothing(tmp_path: Path) -> None:
     broken = tmp_path / "broken.dat"
     broken.write_bytes(weight_file(RESNET).read_bytes()[:5000])
-    with pytest.raises(ValueError, match="unexpected end"):
+    with pytest.raises(ModelError, match=r"cannot read the dlib face model .*unexpected end"):
         onnx_model_path(broken, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
