@@ -14,12 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from faceatlas.catalog import Catalog
-from faceatlas.catalog.store import FaceRow
 from faceatlas.cli import main
-from faceatlas.outputs.audit import Dataset, analysis, audit_dataset, run_audit
-from faceatlas.outputs.audit.dataset import DatasetFaces
+from faceatlas.outputs.audit import analysis, audit_dataset, run_audit
 from faceatlas.outputs.audit.write import COLUMNS
 from tests.conftest import data, faceatlas, lfw_people, link_tree
+from tests.toy import toy_dataset
 
 # (image, wrong folder it is moved into): the injected label noise
 MOVED = {
@@ -259,27 +258,10 @@ def test_blocked_range_search_equals_brute_force(monkeypatch):
 
 
 def toy_audit(layout: dict[str, list[str]], config: analysis.AuditConfig) -> tuple[list, list]:
-    """Audit unit vectors of made-up people: ``layout`` maps folder -> members named
-    ``<person><n>``; each person is a random direction, each photo a small step away from it."""
-    rng = np.random.default_rng(1)
-    people = sorted({name.rstrip("0123456789") for names in layout.values() for name in names})
-    centre = {p: rng.normal(size=16) for p in people}
-    paths, folders, vectors = [], [], []
-    for folder, names in layout.items():
-        for name in names:
-            paths.append(f"/toy/{folder}/{name}.jpg")
-            folders.append(folder)
-            vectors.append(centre[name.rstrip("0123456789")] + 0.15 * rng.normal(size=16))
-    X = np.asarray(vectors, np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    rows = [
-        FaceRow(i, i, p, (0, 0, 1, 1), np.zeros((5, 2), np.float32), 1.0, None, None)
-        for i, p in enumerate(paths)
-    ]
-    faces = DatasetFaces(rows, X, [[i] for i in range(len(X))], ["ok"] * len(X), [""] * len(X))
-    dataset = Dataset(Path("/toy"), paths, paths, folders)
-    result = run_audit(dataset, faces, [str(i) for i in range(len(X))], config)
-    return [Path(paths[m.item]).stem for m in result.mislabeled], result.mislabeled
+    """Audit made-up people (``tests.toy.toy_dataset``); the stems of the mislabeled photos."""
+    dataset, faces, digests = toy_dataset(layout, seed=1, dim=16, noise=0.15)
+    result = run_audit(dataset, faces, digests, config)
+    return [Path(dataset.paths[m.item]).stem for m in result.mislabeled], result.mislabeled
 
 
 def test_only_the_misfiled_photo_is_blamed_not_its_twin():

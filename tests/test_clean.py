@@ -9,17 +9,15 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from faceatlas.catalog.store import FaceRow
 from faceatlas.cli import main
 from faceatlas.errors import UsageError
-from faceatlas.outputs.audit import CleanConfig, Dataset, clean_dataset, run_audit
+from faceatlas.outputs.audit import CleanConfig, clean_dataset, run_audit
 from faceatlas.outputs.audit.clean import plan_clean
-from faceatlas.outputs.audit.dataset import DatasetFaces
 from tests.conftest import data, faceatlas, lfw_people, link_tree
+from tests.toy import toy_dataset
 
 PEOPLE = 4  # people with a folder, 5 photos each
 MOVED = ("Adrien_Brody_0007.jpg", "Al_Gore")  # one more photo of Adrien Brody, under Al Gore
@@ -168,27 +166,11 @@ def test_bad_settings_and_places_are_refused(planted, tmp_path):
 
 
 def toy_plan(layout: dict[str, list[str]], min_faces: int = 3):
-    """Clean made-up unit vectors: ``layout`` maps folder -> members ``<person><n>``."""
-    rng = np.random.default_rng(3)
-    people = sorted({n.rstrip("0123456789") for names in layout.values() for n in names})
-    centre = {p: rng.normal(size=32) for p in people}
-    paths, folders, vectors = [], [], []
-    for folder, names in layout.items():
-        for name in names:
-            paths.append(f"/toy/{folder}/{name}.jpg")
-            folders.append(folder)
-            vectors.append(centre[name.rstrip("0123456789")] + 0.25 * rng.normal(size=32))
-    X = np.asarray(vectors, np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    rows = [
-        FaceRow(i, i, p, (0, 0, 1, 1), np.zeros((5, 2), np.float32), 1.0, None, None)
-        for i, p in enumerate(paths)
-    ]
-    faces = DatasetFaces(rows, X, [[i] for i in range(len(X))], ["ok"] * len(X), [""] * len(X))
-    audit = run_audit(Dataset(Path("/toy"), paths, paths, folders), faces, [str(i) for i in paths])
+    """Clean made-up people (``tests.toy.toy_dataset``)."""
+    dataset, faces, digests = toy_dataset(layout, seed=3, dim=32, noise=0.25)
+    audit = run_audit(dataset, faces, digests)
     plan = plan_clean(audit, CleanConfig(min_faces=min_faces, threshold=0.6))
-    names = [Path(p).stem for p in paths]
-    return plan, names
+    return plan, [Path(p).stem for p in dataset.paths]
 
 
 def test_ties_and_small_folders_are_left_out_and_reported():

@@ -49,10 +49,9 @@ from faceatlas.outputs.audit.analysis import AuditConfig, AuditResult, run_audit
 from faceatlas.outputs.audit.dataset import (
     Dataset,
     file_digests,
-    index_dataset,
-    load_faces,
     scan_dataset,
 )
+from faceatlas.outputs.audit.run import read_faces
 from faceatlas.people.cluster import AUTO, cluster_vectors
 from faceatlas.people.methods import DEFAULT_METHOD
 from faceatlas.progress import Laps
@@ -206,12 +205,7 @@ def clean_dataset(
         _check_places(dataset.root, out)
     lap("scan")
     with _catalog_for(catalog, out, index, dry_run) as opened:
-        indexed = None
-        if index:
-            indexed = index_dataset(opened, dataset, index_config, show_progress=show_progress)
-        lap("index")
-        faces = load_faces(opened, dataset)
-    lap("load_faces")
+        indexed, faces = read_faces(opened, dataset, index_config, index, show_progress, lap)
     digests = file_digests(dataset.paths)
     lap("hash_files")
     plan = plan_clean(run_audit(dataset, faces, digests, config.audit), config)

@@ -18,6 +18,7 @@ from faceatlas.index import IndexConfig, IndexSummary
 from faceatlas.outputs.audit.analysis import AuditConfig, AuditResult, run_audit
 from faceatlas.outputs.audit.dataset import (
     Dataset,
+    DatasetFaces,
     file_digests,
     index_dataset,
     load_faces,
@@ -48,6 +49,25 @@ class AuditRun:
             numbers["quarantined"] = self.quarantined.moved
             numbers["quarantine_log"] = str(self.quarantined.log)
         return numbers
+
+
+def read_faces(
+    catalog: Catalog,
+    dataset: Dataset,
+    index_config: IndexConfig | None,
+    index: bool,
+    show_progress: bool,
+    lap: Laps,
+) -> tuple[IndexSummary | None, DatasetFaces]:
+    """The dataset's faces from ``catalog``, after indexing the images it lacks (``index``);
+    the steps timed as "index" and "load_faces". Shared by the audit and ``clean``."""
+    indexed = None
+    if index:
+        indexed = index_dataset(catalog, dataset, index_config, show_progress=show_progress)
+    lap("index")
+    faces = load_faces(catalog, dataset)
+    lap("load_faces")
+    return indexed, faces
 
 
 def audit_dataset(
@@ -84,12 +104,7 @@ def audit_dataset(
     else:
         opened = nullcontext()
     with opened:
-        indexed = None
-        if index:
-            indexed = index_dataset(catalog, dataset, index_config, show_progress=show_progress)
-        lap("index")
-        faces = load_faces(catalog, dataset)
-    lap("load_faces")
+        indexed, faces = read_faces(catalog, dataset, index_config, index, show_progress, lap)
     digests = file_digests(dataset.paths)
     lap("hash_files")
     result = run_audit(dataset, faces, digests, config)
