@@ -219,19 +219,22 @@ def _pending_stream(
     for chunk in _bounded_chunks(items, chunk_size, STREAM_BYTES):
         summary.found += len(chunk)
         known = catalog.known_among([item.path for item in chunk])
-        changed = [i.path for i in chunk if i.path in known and i.source is not None]
-        for path, (_, source) in catalog.image_sources(changed).items():
-            first_from.setdefault(path, _container(source))
-        checked = []
+        stored = [i.path for i in chunk if i.path in known and _keyed_container(i) is not None]
+        if stored:
+            for path, (_, source) in catalog.image_sources(stored).items():
+                first_from.setdefault(path, _container(source))
+        checked, duplicates = [], []
         for item in chunk:
-            container = _container(item.source)
-            if container is not None and not item.path.startswith(container + "#"):
+            container = _keyed_container(item)
+            if container is not None:
                 first = first_from.setdefault(item.path, container)
                 if first != container:
                     item = _duplicate(item, first)
+                    duplicates.append(item.path)
             checked.append(item)
         chunk = checked
-        known |= catalog.known_among([i.path for i in chunk if i.path not in known])
+        if duplicates:  # recorded by an earlier run?
+            known |= catalog.known_among(duplicates)
         for item in chunk:
             if known.get(item.path) == (item.size, item.mtime_ns):
                 summary.skipped += 1
@@ -253,6 +256,15 @@ def _bounded_chunks(
             chunk, held = [], 0
     if chunk:
         yield chunk
+
+
+def _keyed_container(item: ImageFile) -> str | None:
+    """The container of an item keyed by a value of its own (a TSV key column), not by its
+    place in the container (``container#...``); None for every other item."""
+    container = _container(item.source)
+    if container is None or item.path.startswith(container + "#"):
+        return None
+    return container
 
 
 def _container(source: str | None) -> str | None:

@@ -10,6 +10,7 @@ import click
 from faceatlas.cli import main
 from faceatlas.cli.options import (
     count_option,
+    dataset_db_option,
     echo_json,
     face_set_option,
     json_option,
@@ -48,14 +49,7 @@ def auto_option(name: str, help: str) -> Callable[[Callable], Callable]:
 
 @main.command()
 @click.argument("dataset_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Catalog file to index into and reuse (default: OUT/faceatlas.db). Links in the "
-    "dataset are resolved, so a catalog of the original photos is reused as is.",
-)
+@dataset_db_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -10,6 +10,7 @@ from faceatlas.cli import main
 from faceatlas.cli.options import (
     choice_option,
     count_option,
+    dataset_db_option,
     echo_json,
     face_set_option,
     json_option,
@@ -52,14 +53,7 @@ from faceatlas.outputs.audit.clean import (
     help="Print what would be written and left out; write nothing (the catalog file is not "
     "changed either: missing images are indexed into a temporary copy).",
 )
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Catalog file to index into and reuse (default: OUT/faceatlas.db). Links in the "
-    "dataset are resolved, so a catalog of the original photos is reused as is.",
-)
+@dataset_db_option
 @workers_option
 @model_options
 @face_set_option

@@ -64,6 +64,14 @@ face_set_option = click.option(
     "`faceatlas stats`). Default: the one indexed last. New photos are analysed with the model "
     "that made it.",
 )
+dataset_db_option = click.option(  # audit and clean: a dataset's catalog, beside OUT by default
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Catalog file to index into and reuse (default: OUT/faceatlas.db). Links in the "
+    "dataset are resolved, so a catalog of the original photos is reused as is.",
+)
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 workers_option = count_option(
     "--workers", 0, "Worker processes, each loading the model once (0: one per core).", least=0
