@@ -12,11 +12,11 @@ from faceatlas.cli.options import (
     count_option,
     dataset_db_option,
     echo_json,
+    face_set_model,
     face_set_option,
     json_option,
     model_options,
     quiet_option,
-    recorded_model,
     show_progress,
     workers_option,
 )
@@ -92,7 +92,7 @@ def clean(
         db_path,
         config,
         IndexConfig(
-            model=recorded_model(db_path or out / CLEAN_CATALOG, face_set) or model,
+            model=face_set_model(db_path or out / CLEAN_CATALOG, face_set) or model,
             workers=workers,
         ),
         dry_run=dry_run,

@@ -17,6 +17,7 @@ from faceatlas.faces.kinds import DETECTOR_KINDS, EMBEDDER_KINDS
 from faceatlas.faces.pack import pack_models
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.outputs.export import MODES
+from faceatlas.outputs.search import recorded_model
 from faceatlas.people.cluster import AUTO
 
 DEFAULT_DB = "faceatlas.db"
@@ -294,13 +295,13 @@ def open_catalog(db_path: Path, must_exist: bool = False, face_set: str | None =
     return Catalog(existing_catalog(db_path) if must_exist else db_path, model=face_set)
 
 
-def recorded_model(db_path: Path, face_set: str | None) -> ModelConfig | None:
+def face_set_model(db_path: Path, face_set: str | None) -> ModelConfig | None:
     """The model that made ``face_set`` of the catalog (to index more with it), or None when no
     face set is named."""
     if face_set is None:
         return None
     with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
-        return ModelConfig.from_spec(catalog.face_set.spec)
+        return recorded_model(catalog)
 
 
 def echo_json(obj: Any) -> None:

@@ -21,7 +21,7 @@ from faceatlas.decode import load_rgb
 from faceatlas.outputs.search import (
     FaceIndex,
     FaceResult,
-    catalog_pipeline,
+    recorded_model,
     search_face_id,
     search_faces,
 )
@@ -84,7 +84,7 @@ def search(
             results = [search_face_id(catalog, index, face_id, k)]
             source = f"face {face_id}"
         else:
-            faces = catalog_pipeline(catalog).analyze(load_rgb(photo))
+            faces = recorded_model(catalog).build().analyze(load_rgb(photo))
             results = search_faces(catalog, index, faces, k)
             source = shown_path(str(photo))
         shown = {p.person_id for p in catalog.people(hidden=False) if p.size >= min_faces}

@@ -36,7 +36,6 @@ from faceatlas.atomic import atomic_write
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceMatrix, FaceRow
 from faceatlas.errors import FaceatlasError, UsageError
-from faceatlas.faces.model import Analyzer
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import Face
 
@@ -171,12 +170,12 @@ def catalog_model(catalog: Catalog, model: str | None = None) -> str:
     return face_set.name
 
 
-def catalog_pipeline(catalog: Catalog) -> Analyzer:
-    """The face model that made the selected face set (from its recorded spec), built, so
-    query photos are embedded exactly as the catalog's faces were."""
+def recorded_model(catalog: Catalog, **runtime: object) -> ModelConfig:
+    """The face model that made the selected face set (its recorded spec), so new photos are
+    analysed exactly as the catalog's faces were; ``runtime`` as ``ModelConfig.from_spec``."""
     if catalog.face_set is None:
         raise SearchError("the catalog has no faces yet; run `faceatlas index` first")
-    return ModelConfig.from_spec(catalog.face_set.spec).build()
+    return ModelConfig.from_spec(catalog.face_set.spec, **runtime)
 
 
 def faces_digest(matrix: FaceMatrix, count: int) -> str:

@@ -42,7 +42,14 @@ from faceatlas.catalog.store import FaceRow, ImageRow
 from faceatlas.decode import DecodeError, ImageTooLarge, image_format, load_rgb
 from faceatlas.errors import UsageError
 from faceatlas.faces.pipeline import FacePipeline, ModelConfig
-from faceatlas.outputs.search import FaceIndex, IndexParams, Match, SearchError, describe
+from faceatlas.outputs.search import (
+    FaceIndex,
+    IndexParams,
+    Match,
+    SearchError,
+    describe,
+    recorded_model,
+)
 from faceatlas.outputs.thumbs import face_thumbnail, thumbnail_path
 from faceatlas.sources import read_source
 from faceatlas.web.guard import LOOPBACK_HOSTS, Guard
@@ -283,20 +290,14 @@ def query_model(
     """The face set the app serves (``face_set``, or the catalog's default now, kept for the
     app's life) and the model that embeds uploads as that set's faces were: its recorded spec,
     with only the runtime (embedder runtime, threads, model files) taken from ``model``."""
+    runtime = {}
+    if model is not None:
+        runtime = {
+            "embedder": model.embedder, "threads": model.threads, "models_dir": model.models_dir
+        }
     with Catalog(db_path, model=face_set) as catalog:
-        chosen = catalog.face_set
-    if chosen is None:
-        raise SearchError("the catalog has no faces yet; run `faceatlas index` first")
-    if model is None:
-        return chosen.name, ModelConfig.from_spec(chosen.spec)
-    spec = chosen.spec
-    if (model.detector, model.min_face) != (spec.detector, spec.min_face):
-        log.warning(
-            "face set %s was made with detector %s, min face %d: uploads use those, not %s, %d",
-            chosen.name, spec.detector, spec.min_face, model.detector, model.min_face,
-        )
-    runtime = {"embedder": model.embedder, "threads": model.threads, "models_dir": model.models_dir}
-    return chosen.name, ModelConfig.from_spec(spec, **runtime)
+        config = recorded_model(catalog, **runtime)
+        return catalog.face_set.name, config
 
 
 def create_app(
