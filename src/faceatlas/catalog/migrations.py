@@ -256,3 +256,28 @@ def video_tracks(conn: sqlite3.Connection) -> None:
             end_s REAL NOT NULL,
             frames INTEGER NOT NULL)"""
     )
+
+
+@migration
+def known_people(conn: sqlite3.Connection) -> None:
+    """Reference faces and dismissed merge suggestions.
+
+    ``reference_faces`` marks a face taken from a reference photo of a known person
+    (``people add-known``) with the name the photo gave; the face is also pinned to its person
+    (a must-link). ``dismissed_pairs`` holds the pairs of people (``low`` < ``high`` ids) the
+    user said are not one person, so the merge suggestion does not come back.
+    """
+    conn.execute(
+        """CREATE TABLE reference_faces(
+            face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            at TEXT NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE dismissed_pairs(
+            low INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            high INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,
+            PRIMARY KEY (low, high)) WITHOUT ROWID"""
+    )
+    conn.execute("CREATE INDEX dismissed_high ON dismissed_pairs(high)")

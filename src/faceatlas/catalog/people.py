@@ -77,8 +77,9 @@ class PeopleChange:
     ``assign``: face id -> (person id, ``(NEW, K)`` or None for nobody, pinned); ``new_people``:
     names (or None) of the people the change creates, numbered in this order; ``rename`` and
     ``hide``: person id -> new name / hidden flag; ``reject`` / ``unreject``: (face id, person id
-    or ``(NEW, K)``) pairs; ``forget``: faces to delete (not faces); ``drop``: people to delete.
-    People the change leaves empty are deleted unless named or hidden.
+    or ``(NEW, K)``) pairs; ``forget``: faces to delete (not faces); ``drop``: people to delete;
+    ``references``: face id -> the known name its reference photo gave (None: no longer a
+    reference). People the change leaves empty are deleted unless named or hidden.
     """
 
     kind: str
@@ -91,6 +92,7 @@ class PeopleChange:
     unreject: list[tuple[int, int]] = field(default_factory=list)
     forget: list[int] = field(default_factory=list)
     drop: list[int] = field(default_factory=list)
+    references: dict[int, str | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -245,8 +247,7 @@ class PeopleStore:
                 "SELECT COALESCE(max(id), 0) FROM faces WHERE face_set_id = ?", (set_id,)
             ).fetchone()[0]
             self._conn.execute(
-                "UPDATE clusterings SET params = ?, created_at = ?, last_face_id = ?"
-                " WHERE id = ?",
+                "UPDATE clusterings SET params = ?, created_at = ?, last_face_id = ? WHERE id = ?",
                 (json.dumps(params, sort_keys=True), _now(), last, clustering["id"]),
             )
             created = self._create_people(set_id, clustering["id"], [None] * len(groups))
@@ -489,6 +490,44 @@ class PeopleStore:
             args.append(person_id)
         return list(self._conn.execute(sql + " ORDER BY r.face_id, r.person_id", args))
 
+    def reference_faces(self, face_ids: Iterable[int] | None = None) -> dict[int, str]:
+        """face id -> known name of the face set's reference faces (all, or among ``face_ids``)."""
+        sql = (
+            "SELECT r.face_id, r.name FROM reference_faces r JOIN faces f ON f.id = r.face_id"
+            " WHERE f.face_set_id = ?"
+        )
+        if face_ids is None:
+            return dict(self._conn.execute(sql, (self._set_id,)))
+        found: dict[int, str] = {}
+        for chunk, marks in self._chunks(sorted({int(f) for f in face_ids})):
+            found.update(
+                self._conn.execute(f"{sql} AND r.face_id IN ({marks})", [self._set_id, *chunk])
+            )
+        return found
+
+    def dismissed_pairs(self) -> set[tuple[int, int]]:
+        """(low, high) person ids of the face set's pairs the user said are two people."""
+        return set(
+            self._conn.execute(
+                "SELECT d.low, d.high FROM dismissed_pairs d JOIN people p ON p.id = d.low"
+                " WHERE p.face_set_id = ?",
+                (self._set_id,),
+            )
+        )
+
+    def dismiss_pair(self, first: int, second: int) -> None:
+        """Record that two people of the face set are not one person (``UsageError`` when one
+        is not a person of the set)."""
+        self._writing_set()
+        low, high = sorted((int(first), int(second)))
+        if low == high or self.person(low) is None or self.person(high) is None:
+            raise UsageError(f"no pair of people {low} and {high} in this face set")
+        with self.atomic():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO dismissed_pairs(low, high, at) VALUES (?, ?, ?)",
+                (low, high, _now()),
+            )
+
     def assignments(self) -> tuple[np.ndarray, np.ndarray]:
         """(face ids, person id or -1) of the face set's faces, by face id."""
         rows = self._conn.execute(
@@ -512,7 +551,7 @@ class PeopleStore:
             raise NoPeopleYet()
         with self.atomic():
             faces = sorted(
-                set(change.assign) | set(change.forget)
+                set(change.assign) | set(change.forget) | set(change.references)
                 | {f for f, _ in change.reject} | {f for f, _ in change.unreject}
             )  # fmt: skip
             before = self._assignment_rows(faces)
@@ -525,6 +564,7 @@ class PeopleStore:
                 "people": self._person_rows(sorted(people)),
                 "assignments": [list(r) for r in before],
                 "rejections": self._rejection_rows(faces),
+                "references": self._reference_rows(faces),
                 "forgotten": self._face_rows(change.forget),
             }
             created = self._create_people(set_id, clustering["id"], change.new_people)
@@ -551,6 +591,15 @@ class PeopleStore:
             self._conn.executemany(
                 "DELETE FROM rejections WHERE face_id = ? AND person_id = ?", change.unreject
             )
+            for fid, known in change.references.items():
+                if known is None:
+                    self._conn.execute("DELETE FROM reference_faces WHERE face_id = ?", (fid,))
+                else:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO reference_faces(face_id, name, at)"
+                        " VALUES (?, ?, ?)",
+                        (fid, known, now),
+                    )
             for pid, name in change.rename.items():
                 self._conn.execute("UPDATE people SET name = ? WHERE id = ?", (name, pid))
             for pid, hidden in change.hide.items():
@@ -624,6 +673,13 @@ class PeopleStore:
                 " AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
                 [(f, p, at, f, p) for f, p, at in undo["rejections"]],
             )
+            if "references" in undo:  # changes recorded before references kept none
+                self._delete_ids("reference_faces", undo["faces"], column="face_id")
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO reference_faces(face_id, name, at)"
+                    " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM faces WHERE id = ?)",
+                    [(f, name, at, f) for f, name, at in undo["references"]],
+                )
             self._delete_ids("people", undo["created"])
             self._refresh_people(set_id)
             now = _now()
@@ -647,8 +703,7 @@ class PeopleStore:
         rows: list[tuple[int, int, int]] = []
         for chunk, marks in self._chunks(face_ids):
             rows += self._conn.execute(
-                "SELECT face_id, person_id, pinned FROM assignments"
-                f" WHERE face_id IN ({marks})",
+                f"SELECT face_id, person_id, pinned FROM assignments WHERE face_id IN ({marks})",
                 chunk,
             ).fetchall()
         return sorted(rows)
@@ -660,6 +715,18 @@ class PeopleStore:
                 list(r)
                 for r in self._conn.execute(
                     f"SELECT face_id, person_id, at FROM rejections WHERE face_id IN ({marks})",
+                    chunk,
+                )
+            ]
+        return rows
+
+    def _reference_rows(self, face_ids: Sequence[int]) -> list[list]:
+        rows: list[list] = []
+        for chunk, marks in self._chunks(face_ids):
+            rows += [
+                list(r)
+                for r in self._conn.execute(
+                    f"SELECT face_id, name, at FROM reference_faces WHERE face_id IN ({marks})",
                     chunk,
                 )
             ]
