@@ -32,6 +32,7 @@ from faceatlas.outputs.search import IndexUpdate, SearchError, update_index
 from faceatlas.paths import canonical_path
 from faceatlas.people.cluster import AUTO, ClusterSummary, cluster_catalog
 from faceatlas.people.incremental import IncrementalSummary, assign_new_faces
+from faceatlas.people.known import KnownOutcome, add_known, read_known_folder
 from faceatlas.sources import IMAGE_SUFFIXES, is_archive
 
 RUN_CATALOG = "faceatlas.db"
@@ -58,6 +59,7 @@ class RunSummary:
     search: SearchRefresh | None  # None: not asked for
     clustered: ClusterSummary | IncrementalSummary  # a full grouping, or new faces joined
     exported: ExportSummary
+    known: list[KnownOutcome] = field(default_factory=list)  # names given from reference photos
 
 
 @dataclass(slots=True)
@@ -112,6 +114,7 @@ def run_photos(
     search_index: bool = True,
     show_progress: bool = False,
     fresh: bool = False,
+    known: str | Path | None = None,
 ) -> RunSummary:
     """Index ``photos`` into ``out/faceatlas.db``, group the faces into people and export them
     to ``out`` (``index_paths``, ``cluster_catalog``, ``export_people``).
@@ -122,10 +125,14 @@ def run_photos(
     ``threshold``, ``mode`` and ``min_faces`` are those of
     ``cluster_catalog`` and ``export_people``. Failed photos are recorded, not raised (see
     ``RunSummary.indexed``); a failed search index update is reported in ``search``.
+
+    ``known``: a folder of reference photos of known people (``people.known``); after the
+    grouping, each name becomes a named person (``add_known``), before the export.
     """
     out = Path(out)
     photos = list(photos)
     check_out_folder(photos, out)
+    references = read_known_folder(known) if known is not None else []
     check_export_settings(mode, min_faces)
     out.mkdir(parents=True, exist_ok=True)
     with Catalog(out / RUN_CATALOG) as catalog:
@@ -137,8 +144,9 @@ def run_photos(
             clustered = assign_new_faces(
                 catalog, threshold=None if threshold == AUTO else threshold
             )
+        named = add_known(catalog, references, config) if references else []
         exported = export_people(catalog, out, mode=mode, min_faces=min_faces)
-    return RunSummary(out, out / RUN_CATALOG, indexed, search, clustered, exported)
+    return RunSummary(out, out / RUN_CATALOG, indexed, search, clustered, exported, named)
 
 
 def plan_run(

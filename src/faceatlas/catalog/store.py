@@ -570,6 +570,23 @@ class Catalog(PeopleStore):
             for r in rows
         ]
 
+    def faces_in(self, paths: Sequence[str]) -> dict[str, list[FaceRow]]:
+        """The face set's faces in each of the images at ``paths`` (those with faces)."""
+        ids: list[int] = []
+        for chunk, marks in self._chunks(list(paths), paths=True):
+            ids += [
+                fid
+                for (fid,) in self._conn.execute(
+                    "SELECT f.id FROM faces f JOIN images i ON i.id = f.image_id"
+                    f" WHERE f.face_set_id = ? AND i.path IN ({marks})",
+                    [self._set_id, *chunk],
+                )
+            ]
+        found: dict[str, list[FaceRow]] = {}
+        for row in self.faces(ids):
+            found.setdefault(row.image_path, []).append(row)
+        return found
+
     def image_path(self, image_id: int) -> str | None:
         row = self._conn.execute("SELECT path FROM images WHERE id = ?", (image_id,)).fetchone()
         return row[0] if row else None

@@ -32,6 +32,7 @@ from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.index import IndexConfig
 from faceatlas.outputs.export import ExportPlan, export_people, plan_export
 from faceatlas.paths import shown_path
+from faceatlas.people.known import read_known_folder
 from faceatlas.workflow import plan_run, run_photos
 
 dry_run_option = click.option(
@@ -93,6 +94,13 @@ def export(
 )
 @dry_run_option
 @video_options
+@click.option(
+    "--known",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Reference photos of known people (DIR/Grandma/*.jpg, or DIR/john.jpg): each name "
+    "becomes a named person (see `faceatlas people add-known`).",
+)
 def run(
     photos: tuple[Path, ...],
     out: Path,
@@ -107,6 +115,7 @@ def run(
     dry_run: bool,
     video_fps: float,
     video_max_seconds: float | None,
+    known: Path | None,
 ) -> None:
     """Index PHOTOS, group the faces into people and export them to OUT, in one go.
 
@@ -118,6 +127,7 @@ def run(
     Examples:
       faceatlas run ~/Pictures people/
       faceatlas run ~/Pictures people/ --dry-run
+      faceatlas run ~/Pictures people/ --known known_people/
     """
     config = IndexConfig(
         model=model, workers=workers, video_fps=video_fps, video_max_seconds=video_max_seconds
@@ -129,6 +139,10 @@ def run(
         for path in plan.archives:
             click.echo(f"read   {shown_path(path)} (its new members)")
         click.echo(f"{len(plan.to_index)} photos to index, {plan.done} indexed already")
+        if known is not None:
+            references = read_known_folder(known)
+            names = len({photo.name for photo in references})
+            click.echo(f"then {names} known people named from {len(references)} reference photos")
         if plan.export is None:
             click.echo("no people yet: the run groups the faces, then exports every folder")
         else:
@@ -145,10 +159,13 @@ def run(
         search_index=search_index,
         show_progress=show_progress(quiet),
         fresh=fresh,
+        known=known,
     )
     report_index(summary.indexed, summary.catalog)
     if summary.search is not None:
         report_search_index(summary.search)
+    for outcome in summary.known:
+        click.echo(outcome.describe())
     exported = summary.exported
     click.echo(
         f"{summary.clustered.faces} faces -> {exported.people} people with {min_faces}+ faces, "

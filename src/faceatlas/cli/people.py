@@ -6,14 +6,25 @@ you put them by every later grouping (`run`, `cluster`, `cluster --fresh`).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import click
 
+from faceatlas.catalog import Catalog
 from faceatlas.cli import main
-from faceatlas.cli.options import db_option, echo_json, face_set_option, json_option, open_catalog
+from faceatlas.cli.options import (
+    db_option,
+    echo_json,
+    face_set_option,
+    json_option,
+    open_catalog,
+    workers_option,
+)
+from faceatlas.index import IndexConfig
 from faceatlas.paths import shown_path
 from faceatlas.people import edit
+from faceatlas.people.known import KnownOutcome, add_known, read_known_folder
 
 PERSON = "PERSON"  # metavar: person_0003, an id, or a name
 face_ids_argument = click.argument(
@@ -40,6 +51,7 @@ def people() -> None:
       faceatlas people merge "Barack Obama" person_0011 --db photos.db
       faceatlas people reject 812 --from "Barack Obama" --db photos.db
       faceatlas people undo --db photos.db
+      faceatlas people add-known known/ --db photos.db
     """
 
 
@@ -232,6 +244,52 @@ def forget(face_ids: tuple[int, ...], db_path: Path, face_set: str | None) -> No
     """
     with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
         _done(edit.forget_faces(catalog, face_ids))
+
+
+@people.command("add-known")
+@click.argument("known", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                metavar="DIR")  # fmt: skip
+@db_option
+@workers_option
+@click.option("--dry-run", is_flag=True,
+              help="Say what would change (worked out on a copy); change nothing.")  # fmt: skip
+@face_set_option
+def add_known_command(
+    known: Path, db_path: Path, workers: int, dry_run: bool, face_set: str | None
+) -> None:
+    """Name people from reference photos: DIR holds a folder per name (DIR/Grandma/*.jpg), or
+    photos named as face_recognition's CLI expects (DIR/john.jpg, DIR/john_2.jpg: "john").
+
+    The photos are indexed with the catalog's model; the person that holds a name's reference
+    faces takes the name (or a new person is made), other people whose faces lie as close join
+    it, and the reference faces stay with it through every regrouping. `undo` undoes one name
+    at a time. --dry-run works on a copy and says what would change.
+
+    \b
+    Examples:
+      faceatlas people add-known known/ --db photos.db
+      faceatlas people add-known known/ --db photos.db --dry-run
+    """
+    photos = read_known_folder(known)
+    config = IndexConfig(workers=workers)
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
+        if not dry_run:
+            _print_known(add_known(catalog, photos, config))
+            return
+        with tempfile.TemporaryDirectory(prefix="faceatlas-dry-run-") as scratch:
+            copy = Path(scratch) / "catalog.db"
+            catalog.backup(copy)
+            with Catalog(copy, model=catalog.face_set and catalog.face_set.name) as trial:
+                outcomes = add_known(trial, photos, config)
+    click.echo("dry run: nothing changed; this would happen:")
+    _print_known(outcomes)
+
+
+def _print_known(outcomes: list[KnownOutcome]) -> None:
+    for outcome in outcomes:
+        click.echo(outcome.describe())
+        for path, why in outcome.skipped:
+            click.echo(f"  left out {shown_path(path)}: {why}", err=True)
 
 
 @people.command()
