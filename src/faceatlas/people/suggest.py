@@ -58,13 +58,30 @@ def merge_suggestions(catalog: Catalog, limit: int = DEFAULT_LIMIT) -> list[Sugg
     """Up to ``limit`` pairs of shown people that may be one person, nearest first."""
     people = {p.person_id: p for p in catalog.people(hidden=False)}
     matrix, person = catalog.grouped_faces()
-    ids, means = person_means(matrix.vectors, person, set(people))
+    close = close_pairs(
+        matrix.vectors, person, set(people), SUGGEST_SHARE * catalog.face_set.spec.cut
+    )
+    ruled_out = catalog.dismissed_pairs() | _sharing_a_photo(catalog, close)
+    found = [
+        Suggestion(people[a], people[b], d)
+        for (a, b), d in close.items()
+        if (a, b) not in ruled_out and not (people[a].name and people[b].name)
+    ]
+    return found[:limit]
+
+
+def close_pairs(
+    vectors: np.ndarray, person: np.ndarray, wanted: set[int], bound: float
+) -> dict[tuple[int, int], float]:
+    """(low, high) person ids -> distance between their mean directions, for the pairs of
+    ``wanted`` people (``person``: each row's person) closer than ``bound``, nearest first
+    (each person's ``NEIGHBOURS`` nearest looked at)."""
+    ids, means = person_means(vectors, person, wanted)
     if len(ids) < 2:
-        return []
+        return {}
     from faceatlas.graph import knn_graph  # lazy: faiss
 
     graph = knn_graph(means, min(NEIGHBOURS, len(ids) - 1))
-    bound = SUGGEST_SHARE * catalog.face_set.spec.cut
     close: dict[tuple[int, int], float] = {}
     for row, (neighbours, distances) in enumerate(
         zip(graph.neighbors, graph.distances, strict=True)
@@ -72,15 +89,9 @@ def merge_suggestions(catalog: Catalog, limit: int = DEFAULT_LIMIT) -> list[Sugg
         for col, dist in zip(neighbours.tolist(), distances.tolist(), strict=True):
             if col < 0 or col == row or dist >= bound:
                 continue
-            pair = tuple(sorted((int(ids[row]), int(ids[col]))))
-            close[pair] = min(dist, close.get(pair, np.inf))
-    ruled_out = catalog.dismissed_pairs() | _sharing_a_photo(catalog, close)
-    found = [
-        Suggestion(people[a], people[b], float(d))
-        for (a, b), d in sorted(close.items(), key=lambda item: (item[1], item[0]))
-        if (a, b) not in ruled_out and not (people[a].name and people[b].name)
-    ]
-    return found[:limit]
+            low, high = sorted((int(ids[row]), int(ids[col])))
+            close[low, high] = min(float(dist), close.get((low, high), np.inf))
+    return dict(sorted(close.items(), key=lambda item: (item[1], item[0])))
 
 
 def dismiss_suggestion(catalog: Catalog, suggestion_id: str) -> None:
