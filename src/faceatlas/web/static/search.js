@@ -1,4 +1,5 @@
-// The look-alike page: send a photo to /api/search, box the faces, list look-alikes per face.
+// The look-alike page: send a photo to /api/search, box the faces, list look-alikes per face,
+// and mark where the matches stop being probably the same person (the catalog's cut).
 "use strict";
 
 const form = document.getElementById("upload");
@@ -14,18 +15,16 @@ function setStatus(text, isError = false) {
   statusLine.className = isError ? "error" : "";
 }
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  for (const child of children) node.append(child);
-  return node;
+function verdict(face) {
+  return face.name || "unknown person";
 }
 
 function boxFaces(faces, width, height) {
   photo.querySelectorAll(".box").forEach((b) => b.remove());
   faces.forEach((face, i) => {
     const [left, top, right, bottom] = face.box;
-    const box = el("div", { class: "box", "data-face": i + 1 }, el("span", {}, String(i + 1)));
+    const box = el("div", { class: "box", "data-face": i + 1, title: `Face ${i + 1}: ${verdict(face)}` },
+      el("span", {}, String(i + 1)));
     box.style.left = `${(100 * left) / width}%`;
     box.style.top = `${(100 * top) / height}%`;
     box.style.width = `${(100 * (right - left)) / width}%`;
@@ -39,15 +38,32 @@ function matchCard(match) {
   const personNode = match.person_id
     ? el("a", { class: "person", href: `/people#${match.person_id}` }, person)
     : el("span", { class: "person" }, person);
+  const far = match.same_person === false;
   return el(
     "div",
-    { class: "card match", "data-face-id": match.face_id },
+    { class: far ? "card match far" : "card match", "data-face-id": match.face_id },
     el("a", { href: match.image, target: "_blank", title: match.file },
       el("img", { src: match.thumb, alt: `face ${match.face_id}`, loading: "lazy" })),
     el("span", { class: "distance" }, `distance ${match.distance.toFixed(3)}`),
     personNode,
     el("a", { href: match.image, target: "_blank" }, match.file),
   );
+}
+
+// The matches of one face, with a divider before the first one past the cut.
+function matchGrid(matches, cut) {
+  const grid = el("div", { class: "grid" });
+  let divided = false;
+  for (const match of matches) {
+    if (!divided && match.same_person === false && typeof cut === "number") {
+      const words = `below: probably not the same person (distance > ${formatCut(cut)})`;
+      grid.append(el("div", { class: "cut", role: "separator", "aria-label": words },
+        el("span", {}, words)));
+      divided = true;
+    }
+    grid.append(matchCard(match));
+  }
+  return grid;
 }
 
 function showResults(body) {
@@ -59,8 +75,14 @@ function showResults(body) {
   }
   setStatus(`${body.faces.length} face(s) found.`);
   body.faces.forEach((face, i) => {
-    const grid = el("div", { class: "grid" }, ...face.matches.map(matchCard));
-    results.append(el("div", { class: "face-result" }, el("h2", {}, `Face ${i + 1}`), grid));
+    const known = Boolean(face.name);
+    const heading = el("h2", {}, `Face ${i + 1}: `,
+      el("span", { class: known ? "verdict" : "verdict unknown" }, verdict(face)));
+    const note = face.matches.length && face.matches.every((m) => m.same_person === false)
+      ? el("p", { class: "hint" }, "No face in the catalog is close enough to be this person.")
+      : null;
+    results.append(el("div", { class: "face-result" }, heading, note,
+      matchGrid(face.matches, body.cut)));
   });
 }
 
@@ -75,18 +97,9 @@ async function send(file) {
   data.append("file", file);
   const k = document.getElementById("k").value || "10";
   try {
-    const response = await fetch(`/api/search?k=${encodeURIComponent(k)}`, {
-      method: "POST", body: data,
-    });
-    const body = await response.json();
-    if (!response.ok) {
-      const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
-      setStatus(`Error ${response.status}: ${detail}`, true);
-      return;
-    }
-    showResults(body);
+    showResults(await api(`/api/search?k=${encodeURIComponent(k)}`, { method: "POST", form: data }));
   } catch (err) {
-    setStatus(`Search failed: ${err}`, true);
+    setStatus(err instanceof ApiError ? `Error ${err.status}: ${err.message}` : `Search failed: ${err}`, true);
   }
 }
 
