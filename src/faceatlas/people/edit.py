@@ -436,6 +436,6 @@ def _check_name(catalog: Catalog, name: str, person: PersonRow) -> str:
         if other.person_id != person.person_id and other.name:
             raise UsageError(
                 f"{other.label} already has that name (id {other.person_id}); "
-                f"merge them: faceatlas people merge {other.label} {person.label}"
+                f"merge the two people instead ({other.label} and {person.label})"
             )
     return name
