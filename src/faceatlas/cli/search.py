@@ -109,6 +109,12 @@ def search(
               help="Another host name requests may be addressed to (repeatable), e.g. the "
               "machine's name on your network; other Host headers get 400 (DNS rebinding).")
 @count_option("--max-decodes", 2, "Uploads decoded and analysed at once; more wait, then 503.")
+@click.option("--read-only", is_flag=True,
+              help="Refuse every change to people (403); search and browsing still work.")
+@click.option("--token", envvar="FACEATLAS_TOKEN", metavar="TEXT",
+              help="Changes need this token (Authorization: Bearer TEXT; the people page takes "
+              "it from ?token=). Default: none on loopback, a fresh random one with --host "
+              "[env: FACEATLAS_TOKEN].")
 @face_set_option
 def serve(
     db_path: Path,
@@ -117,31 +123,64 @@ def serve(
     max_upload_mb: float,
     allow_hosts: tuple[str, ...],
     max_decodes: int,
+    read_only: bool,
+    token: str | None,
     face_set: str | None,
 ) -> None:
-    """Serve the look-alike web page and JSON API for a catalog (one process).
+    """Serve the look-alike web page, the people page and the JSON API for a catalog.
 
     Open http://HOST:PORT/ and upload or drop a photo: its faces are boxed and each gets a grid
-    of look-alikes. /people lists the people. The face model is loaded once, at start; the
-    search index is reopened when the catalog changes, so photos indexed meanwhile (by
-    `faceatlas index` into the same DB) are found without a restart. API: POST /api/search
-    (multipart "file"), GET /api/faces/ID/similar?k=, /api/people, /api/people/ID,
-    /api/faces/ID/thumb, /api/images/ID; interactive docs at /docs.
+    of look-alikes, and a name when the nearest is within the model's "same person" distance.
+    /people lists the people, doubtful ones first, and lets you name, merge, move, reject,
+    hide and undo, as `faceatlas people` does (every change recorded and undoable). The face
+    model is loaded once, at start; photos indexed meanwhile into the same DB are found
+    without a restart. The JSON API is described in docs/web.md (schema at /openapi.json);
+    the pages load nothing from other hosts.
+
+    Changes are accepted only from this server's own pages (or from clients such as curl that
+    send no Origin). With --host other than loopback they also need a token: one is made and
+    printed as a /people?token=... address to open (or give --token). --read-only turns
+    changes off.
 
     \b
-    Example:
+    Examples:
       faceatlas serve --db photos.db --port 8000
+      faceatlas serve --db photos.db --read-only
+      faceatlas serve --db photos.db --host 0.0.0.0 --allow-host mybox.local
+      FACEATLAS_TOKEN=... faceatlas serve --db photos.db --host 192.168.1.20
     """
     from faceatlas.web import allowed_hosts_for, create_app, run_server
+    from faceatlas.web.guard import check_token, is_loopback, new_token
 
+    if token is not None:
+        token = check_token(token)
+    elif not read_only and not is_loopback(host):
+        token = new_token()
     app = create_app(
         existing_catalog(db_path),
         face_set=face_set,
         max_upload=int(max_upload_mb * 2**20),
         allowed_hosts=allowed_hosts_for(host, allow_hosts),
         max_decodes=max_decodes,
+        read_only=read_only,
+        token=token,
     )
-    if host != LOOPBACK:
+    if not is_loopback(host):
         click.echo(f"warning: listening on {host}: other machines can reach this catalog", err=True)
-    click.echo(f"serving {db_path} on http://{host}:{port}/ (Ctrl+C to stop)", err=True)
+    base = f"http://{_url_host(host, allow_hosts)}:{port}"
+    click.echo(f"serving {db_path} on {base}/ (Ctrl+C to stop)", err=True)
+    writes = app.state.writes
+    if writes.read_only:
+        click.echo(f"{writes.read_only_detail}: changes to people are off", err=True)
+    elif writes.token_required:
+        click.echo(f"changes need the token: open {base}/people?token={writes.token}", err=True)
     run_server(app, host, port)
+
+
+def _url_host(host: str, allow_hosts: tuple[str, ...]) -> str:
+    """The host to print in the server's address: a wildcard bind names no host, so the first
+    name given with --allow-host (a request must name an allowed host), else loopback."""
+    name = host.strip("[]")
+    if name in ("", "0.0.0.0", "::"):
+        name = next((h for h in allow_hosts if "*" not in h), LOOPBACK)
+    return f"[{name}]" if ":" in name else name

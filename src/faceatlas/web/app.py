@@ -11,6 +11,12 @@ capped while they stream in (``guard.Guard``); an upload's pixel count is checke
 header before its pixels are decoded; and at most ``max_decodes`` photos are decoded and run
 through the model at once, others wait ``decode_wait`` seconds for a turn and then get 503.
 Connection timeouts belong to the server: run the app with ``server.run_server``.
+
+Changes to people (``people_api``) go through :mod:`faceatlas.people.edit`, as the CLI's do.
+Before any route reads a request, the guard refuses an unsafe request from another origin, a
+write to a ``read_only`` app and, when the app has a ``token``, a write without it
+(``guard.WritePolicy``). Pages load nothing from another host (no CDN: ``/docs`` is off; the API
+is described in docs/web.md and at ``/openapi.json``).
 """
 
 from __future__ import annotations
@@ -32,27 +38,23 @@ from typing import Annotated
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
-from faceatlas import video
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow, ImageRow
 from faceatlas.decode import DecodeError, ImageTooLarge, image_format, load_rgb
-from faceatlas.errors import UsageError
+from faceatlas.errors import FaceatlasError, NoPeopleYet, StorageError, UsageError
 from faceatlas.faces.pipeline import FacePipeline, ModelConfig
-from faceatlas.outputs.search import (
-    FaceIndex,
-    IndexParams,
-    Match,
-    SearchError,
-    describe,
-    recorded_model,
-)
+from faceatlas.outputs.search import FaceIndex, IndexParams, SearchError, describe, recorded_model
 from faceatlas.outputs.thumbs import face_thumbnail, thumbnail_path
+from faceatlas.people.suggest import doubtful_people
 from faceatlas.sources import read_source
-from faceatlas.web.guard import LOOPBACK_HOSTS, Guard
+from faceatlas.web.guard import LOOPBACK_HOSTS, Guard, WritePolicy
+from faceatlas.web.people_api import error_status, people_router
+from faceatlas.web.shapes import face_json, known, match_json, parse_id, verdict
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +67,19 @@ DEFAULT_DECODE_WAIT = 5.0  # seconds an upload waits for a decode slot before 50
 THUMB_DECODE_WAIT = 30.0  # a thumbnail waits longer: a page asks for dozens at once
 BODY_SLACK = 64 * 1024  # multipart framing around the photo
 MAX_K = 100
-MIN_FACES = 2  # a match in a smaller person (no folder on export) shows as "unknown"
-SAMPLE_FACES = 6  # faces shown per person on the people page
+SEARCH_PATH = "/api/search"  # the one unsafe route that changes nothing: open to read-only use
 # media types of the formats decode.IMAGE_FORMATS allows (typed from the bytes, never the name)
 MEDIA_TYPES = {
-    "JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
-    "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff", "HEIF": "image/heif",
-    "AVIF": "image/avif", "PPM": "image/x-portable-anymap",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heif",
+    "AVIF": "image/avif",
+    "PPM": "image/x-portable-anymap",
 }
 CACHE_THUMB = "public, max-age=86400"
 CACHE_IMAGE = "private, max-age=3600"
@@ -117,7 +125,8 @@ class Limits:
 
 
 class Searcher:
-    """What the app holds for its lifetime: catalog path, face model, index, limits."""
+    """What the app holds for its lifetime: catalog path, face model, index, limits; one
+    catalog connection per request, and one write at a time."""
 
     def __init__(
         self,
@@ -136,6 +145,9 @@ class Searcher:
         self.limits = limits
         self._model_lock = threading.Lock()  # dlib objects are not documented as thread safe
         self._index_lock = threading.Lock()  # one check or reopen at a time
+        self._write_lock = threading.Lock()  # one change to people at a time
+        self._cache_lock = threading.Lock()
+        self._doubtful: tuple[int, set[int]] | None = None  # (data version, person ids)
         self._decode_slots = threading.BoundedSemaphore(limits.max_decodes)
         # One long-lived catalog connection asks SQLite whether another connection committed
         # since (its data_version is per connection); it lives on one thread of its own, as
@@ -144,6 +156,8 @@ class Searcher:
         self._watch: Catalog = self._watcher.submit(self._open_catalog).result()
         self._seen = self._data_version()
         self._index = self._open_index()
+        self.cut = self._watch.face_set.spec.cut  # the model's "same person" distance
+        self.read_only = self._watch.read_only  # the catalog file cannot be written
 
     def _data_version(self) -> int:
         return self._watcher.submit(self._watch.data_version).result()
@@ -204,6 +218,27 @@ class Searcher:
         with self._open_catalog() as catalog:
             yield catalog
 
+    @contextmanager
+    def writing(self) -> Iterator[Catalog]:
+        """A connection of this thread for one change to people, while no other change of this
+        app runs (``NoPeopleYet`` before the face set is grouped)."""
+        with self._write_lock, self.catalog() as catalog:
+            if catalog.clustering() is None:
+                raise NoPeopleYet()
+            yield catalog
+
+    def doubtful(self, catalog: Catalog) -> set[int]:
+        """Ids of the people the grouping's quality score flags, computed again only after the
+        catalog changed (the score reads every grouped face)."""
+        version = self._data_version()
+        with self._cache_lock:
+            if self._doubtful is not None and self._doubtful[0] == version:
+                return self._doubtful[1]
+        found = doubtful_people(catalog) if catalog.clustering() is not None else set()
+        with self._cache_lock:
+            self._doubtful = (version, found)
+        return found
+
     def search_photo(self, data: bytes, k: int) -> dict:
         """Faces in the uploaded photo, each with its k nearest faces in the catalog."""
         with self.decode_slot():
@@ -217,51 +252,23 @@ class Searcher:
             with self._model_lock:
                 faces = self.pipeline.analyze(rgb)
         hits = self.index.search(np.stack([f.embedding for f in faces]), k) if faces else []
+        found = []
         with self.catalog() as catalog:
-            found = [
-                {"box": list(face.box),
-                 "matches": [match_json(m) for m in known(catalog, describe(catalog, h))]}
-                for face, h in zip(faces, hits, strict=True)
-            ]
-        return {"width": int(rgb.shape[1]), "height": int(rgb.shape[0]), "faces": found}
-
-
-def face_json(row: FaceRow) -> dict:
-    """A catalog face as the API shows it: a match's shape without a distance."""
-    found = match_json(Match.of(row, 0.0))
-    del found["distance"]
-    if row.person_id is not None and row.person_size < MIN_FACES:
-        found["person"] = "unknown"
-    return found
-
-
-def known(catalog: Catalog, matches: list[Match]) -> list[Match]:
-    """``matches`` with the person of those in a person smaller than ``MIN_FACES``, or hidden,
-    shown as "unknown" (as the export files them)."""
-    shown = {p.person_id for p in catalog.people(hidden=False) if p.size >= MIN_FACES}
-    for match in matches:
-        if match.person_id is not None and match.person_id not in shown:
-            match.person = "unknown"
-    return matches
-
-
-def match_json(match: Match) -> dict:
-    """A match for web clients: ``Match.to_json`` with its photo's file name instead of its
-    full path, and the URLs of its thumbnail and photo."""
-    face = match.to_json()
-    shown = {key: value for key, value in face.items() if key != "path"}
-    return shown | {
-        "file": Path(video.describe(face["path"])).name,  # a video still: "clip.mp4 at 0:12"
-        "thumb": f"/api/faces/{face['face_id']}/thumb",
-        "image": f"/api/images/{face['image_id']}",
-    }
-
-
-def parse_id(text: str, what: str) -> int:
-    """A catalog id from a URL segment; anything else is simply not found."""
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise HTTPException(404, f"no such {what}")
-    return int(text)
+            for face, face_hits in zip(faces, hits, strict=True):
+                matches = known(catalog, describe(catalog, face_hits))
+                found.append(
+                    {
+                        "box": list(face.box),
+                        "name": verdict(matches, self.cut),
+                        "matches": [match_json(m, self.cut) for m in matches],
+                    }
+                )
+        return {
+            "width": int(rgb.shape[1]),
+            "height": int(rgb.shape[0]),
+            "cut": self.cut,
+            "faces": found,
+        }
 
 
 def media_type(fmt: str) -> str:
@@ -293,7 +300,9 @@ def query_model(
     runtime = {}
     if model is not None:
         runtime = {
-            "embedder": model.embedder, "threads": model.threads, "models_dir": model.models_dir
+            "embedder": model.embedder,
+            "threads": model.threads,
+            "models_dir": model.models_dir,
         }
     with Catalog(db_path, model=face_set) as catalog:
         config = recorded_model(catalog, **runtime)
@@ -313,6 +322,8 @@ def create_app(
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     max_decodes: int = DEFAULT_MAX_DECODES,
     decode_wait: float = DEFAULT_DECODE_WAIT,
+    read_only: bool = False,
+    token: str | None = None,
 ) -> FastAPI:
     """The faceatlas web app for the catalog at ``db_path`` (model and index loaded now).
 
@@ -324,6 +335,11 @@ def create_app(
     pixels per uploaded photo; ``max_image_bytes``: largest original ``/api/images`` serves;
     ``max_decodes`` photos decoded and analysed at once, waiting ``decode_wait`` seconds for a
     turn before 503.
+
+    Changes to people: only from this server's own pages or from clients that send no
+    ``Origin``/``Referer`` (403 otherwise); none when ``read_only`` or when the catalog file
+    cannot be written (403; search still works); with a ``token`` (see ``guard.check_token``),
+    only with ``Authorization: Bearer <token>`` (401 otherwise).
     """
     db_path = Path(db_path)
     if not db_path.is_file():
@@ -332,11 +348,27 @@ def create_app(
     hosts = list(LOOPBACK_HOSTS if allowed_hosts is None else allowed_hosts)
     if not hosts:
         raise UsageError("allowed_hosts must name at least one host")
+    if token is not None and read_only:
+        token = None  # nothing to unlock
     face_set, config = query_model(db_path, face_set, model)
     searcher = Searcher(
-        db_path, face_set, config.build(), params,
-        Path(thumbs_dir or thumbs_dir_for(db_path)), limits,
+        db_path,
+        face_set,
+        config.build(),
+        params,
+        Path(thumbs_dir or thumbs_dir_for(db_path)),
+        limits,
     )
+    if searcher.read_only and not read_only:
+        writes = WritePolicy(
+            read_only=True, open_paths=frozenset({SEARCH_PATH}),
+            read_only_detail="read-only: the catalog file cannot be written",
+        )  # fmt: skip
+    else:
+        writes = WritePolicy(
+            read_only=read_only, token=token, open_paths=frozenset({SEARCH_PATH}),
+            read_only_detail="read-only: this server was started with --read-only",
+        )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -345,15 +377,19 @@ def create_app(
 
     app = FastAPI(
         title="faceatlas",
-        summary="Look-alike search over a faceatlas catalog",
+        summary="Look-alike search and people over a faceatlas catalog (docs/web.md)",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their code from a CDN: nothing offline
+        redoc_url=None,
     )
     app.state.searcher = searcher
+    app.state.writes = writes
     app.add_middleware(
         Guard,
         allowed_hosts=hosts,
         max_body=max_upload + BODY_SLACK,
         too_large=limits.too_large,
+        writes=writes,
     )
 
     @app.get("/", include_in_schema=False)
@@ -366,12 +402,30 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.post("/api/search")
+    @app.get("/api/info")
+    def info() -> dict:
+        """What the pages need to know: the face set, its "same person" cut, whether changes
+        are off (``read_only``) or need the token, and how many faces and shown people."""
+        with searcher.catalog() as catalog:
+            faces = catalog.stats()["faces"]
+            people = len(catalog.people(hidden=False))
+        return {
+            "face_set": searcher.face_set,
+            "cut": searcher.cut,
+            "read_only": writes.read_only,
+            "token_required": writes.token_required,
+            "faces": faces,
+            "people": people,
+        }
+
+    @app.post(SEARCH_PATH)
     async def search(
         file: Annotated[UploadFile, File(description="a photo (JPEG, PNG, WebP ...)")],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     ) -> dict:
-        """Faces found in the uploaded photo, each with its k most similar catalog faces."""
+        """Faces found in the uploaded photo, each with its k most similar catalog faces
+        (``same_person``: within the model's ``cut``) and its verdict (``name``: the person of
+        its nearest match if that is within the cut and shown, else null)."""
         data = await file.read(max_upload + 1)
         check_image_bytes(data, file.content_type, max_upload)
         return await run_in_threadpool(searcher.search_photo, data, k)
@@ -388,54 +442,14 @@ def create_app(
             rows = catalog.faces([fid])
             if not rows:
                 raise HTTPException(404, "no such face")
+            matches = known(catalog, describe(catalog, hits))
             return {
                 "face": face_json(rows[0]),
-                "matches": [match_json(m) for m in known(catalog, describe(catalog, hits))],
+                "cut": searcher.cut,
+                "matches": [match_json(m, searcher.cut) for m in matches],
             }
 
-    @app.get("/api/people")
-    def people(
-        limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict:
-        """People of the current clustering, largest first, each with a few faces."""
-        with searcher.catalog() as catalog:
-            everyone = catalog.people(hidden=False)
-            page = everyone[offset : offset + limit]
-            samples = catalog.person_faces([p.person_id for p in page], SAMPLE_FACES)
-            rows = {r.face_id: r for r in catalog.faces(f for ids in samples.values() for f in ids)}
-        return {
-            "total": len(everyone),
-            "people": [
-                {
-                    "person_id": p.person_id,
-                    "label": p.label,
-                    "size": p.size,
-                    "faces": [face_json(rows[f]) for f in samples.get(p.person_id, [])],
-                }
-                for p in page
-            ],
-        }
-
-    @app.get("/api/people/{person_id}")
-    def person(person_id: str) -> dict:
-        """One person: all their faces and the photos they appear in."""
-        pid = parse_id(person_id, "person")
-        with searcher.catalog() as catalog:
-            found = catalog.person(pid)
-            if found is None:
-                raise HTTPException(404, "no such person")
-            rows = catalog.faces(catalog.person_faces([pid]).get(pid, []))
-        images = sorted({(r.image_id, Path(r.image_path).name) for r in rows})
-        return {
-            "person_id": pid,
-            "label": found.label,
-            "size": found.size,
-            "faces": [face_json(r) for r in rows],
-            "images": [
-                {"image_id": i, "file": name, "url": f"/api/images/{i}"} for i, name in images
-            ],
-        }
+    app.include_router(people_router(searcher))
 
     @app.get("/api/faces/{face_id}/thumb")
     def thumb(face_id: str, request: Request) -> Response:
@@ -466,7 +480,35 @@ def create_app(
     async def search_error(request: Request, err: SearchError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, 409)
 
+    @app.exception_handler(NoPeopleYet)
+    @app.exception_handler(UsageError)
+    async def library_error(request: Request, err: FaceatlasError) -> JSONResponse:
+        return JSONResponse({"detail": one_line(str(err))}, error_status(err))
+
+    @app.exception_handler(StorageError)
+    async def storage_error(request: Request, err: StorageError) -> JSONResponse:
+        log.warning("a change could not be written: %s", err)  # its message names the file
+        detail = "the catalog cannot be written now (locked, full or read-only); try again"
+        return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_line(err.errors())}, 422)
+
     return app
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def validation_line(errors: Iterable[dict]) -> str:
+    """FastAPI's validation errors in one line: ``name: Input should be a valid string; ...``."""
+    parts = []
+    for error in list(errors)[:3]:
+        where = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        parts.append(f"{'.'.join(where) or 'body'}: {error.get('msg', 'invalid')}")
+    return one_line("; ".join(parts)) or "invalid request"
 
 
 class Unservable(Exception):
@@ -575,7 +617,9 @@ def read_contained(path: str, source: str, limit: int) -> bytes:
 def cached_file(request: Request, path: Path, media_type: str, cache_control: str) -> Response:
     """The file with caching headers, or 304 Not Modified when the client's copy is current."""
     response = FileResponse(
-        path, media_type=media_type, headers={"Cache-Control": cache_control},
+        path,
+        media_type=media_type,
+        headers={"Cache-Control": cache_control},
         stat_result=path.stat(),
     )
     return not_modified(request, response.headers.get("etag"), cache_control) or response
