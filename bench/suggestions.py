@@ -24,7 +24,11 @@ every draw of a shape (ratio of sums); counts are means over the draws.
 The peer ranks every pair of people by the distance between their nearest faces (single
 linkage, exact), drops the pairs sharing a photo in the same way and takes as many pairs as
 ours made, so the two precisions are compared at equal numbers; ``ratio`` is ours over the
-peer's.
+peer's. Average linkage, from the same per-person sums as ours (the root mean squared distance
+between two people's faces, ``sqrt(2 - 2 m_a . m_b)`` with ``m`` the plain mean vector), is
+measured both at as many pairs and below the same bounds. Last, the page's first
+``DEFAULT_LIMIT`` suggestions (nearest first) against the others' at as many. The full run
+takes about a minute on one core.
 """
 
 from __future__ import annotations
