@@ -9,26 +9,29 @@ Usage::
 
 Every shape and draw of ``bench/cluster_shapes.py``: the faces are grouped as ``faceatlas
 cluster`` does by default (Infomap at the automatic cut), then the people page's merge
-suggestions are made with ``faceatlas.people.suggest.close_pairs`` over every person
-(singletons included) at ``share x cut`` (``--cut``: 0.40, dlib's ResNet; the page uses
-``SUGGEST_SHARE`` 0.75), and the pairs whose two people hold faces of one photo are dropped (as
-``merge_suggestions`` does; no one is named or dismissed here).
+suggestions are made with ``faceatlas.people.suggest.close_pairs`` exactly as
+``merge_suggestions`` calls it, over every person (singletons included), at ``share x cut``
+(``--cut``: 0.40, dlib's ResNet; the page's bound is the model's cut itself, ``PAGE_SHARE``
+1.0): average linkage below the bound, no pair of two single faces, candidates among each
+person's ``NEIGHBOURS`` nearest by mean direction. The pairs whose two people hold faces of one
+photo are dropped (as ``merge_suggestions`` does; no one is named or dismissed here).
 
 Scoring: only the face nearest each photo's centre carries its folder's identity. A person's
 identity is the majority identity of its labelled faces; pairs with a person holding no
 labelled face are counted apart (``unscored``). A suggestion is right when its two people
 have one identity. A **split pair** is a pair of people with one identity (a person left in
-two parts): recall is the share of them suggested. Precision and recall pool the pairs of
-every draw of a shape (ratio of sums); counts are means over the draws.
+two parts): recall is the share of them suggested; its ceiling is the share whose average
+linkage is below the bound, not sharing a photo and not two single faces (what ``close_pairs``
+would find looking at every pair instead of ``NEIGHBOURS``). Precision and recall pool the
+pairs of every draw of a shape (ratio of sums); counts are means over the draws.
 
-The peer ranks every pair of people by the distance between their nearest faces (single
-linkage, exact), drops the pairs sharing a photo in the same way and takes as many pairs as
-ours made, so the two precisions are compared at equal numbers; ``ratio`` is ours over the
-peer's. Average linkage, from the same per-person sums as ours (the root mean squared distance
-between two people's faces, ``sqrt(2 - 2 m_a . m_b)`` with ``m`` the plain mean vector), is
-measured both at as many pairs and below the same bounds. Last, the page's first
-``DEFAULT_LIMIT`` suggestions (nearest first) against the others' at as many. The full run
-takes about a minute on one core.
+Two peers rank every pair of people, exactly, after the same photo rule and the same exclusion
+of pairs of two single faces, and take as many pairs as ours made, so the precisions compare
+rankings at equal numbers: **single linkage** (the distance between the two people's nearest
+faces) and **mean direction** (the distance between the renormalised plain means, what the page
+ranked by before). ``ratio`` is our precision over each peer's. Last, the page's first
+``DEFAULT_LIMIT`` suggestions (nearest first) against the peers' first as many. The full run
+takes well under a minute on one core.
 """
 
 from __future__ import annotations
@@ -43,14 +46,14 @@ import numpy as np
 from cluster_shapes import CATALOGS, Draw, Pool, draws, knn_graph, load_pool, shapes
 
 from faceatlas.people.cluster import cluster_vectors
-from faceatlas.people.suggest import DEFAULT_LIMIT, SUGGEST_SHARE, close_pairs, person_means
+from faceatlas.people.suggest import DEFAULT_LIMIT, average_linkage, close_pairs, person_means
 
-SHARES = (0.5, 0.625, 0.75, 0.875, 1.0)
+PAGE_SHARE = 1.0  # the page's bound is the model's cut itself (catalog.face_set.spec.cut)
+SHARES = (0.75, 0.875, PAGE_SHARE, 1.125)
 CUT = 0.40  # dlib's ResNet (ModelSpec.cut): the .cache catalogs are indexed with it
 METHOD = "infomap"  # faceatlas cluster's default
+PEERS = ("single", "direction")  # single linkage (nearest faces), mean direction
 Pair = tuple[int, int]
-Linkage = tuple[np.ndarray, np.ndarray]  # people's ids, (P, P) distances between them
-RankedPairs = list[tuple[Pair, float]]
 
 
 def majority_identity(labels: np.ndarray, identity: np.ndarray) -> dict[int, int]:
@@ -89,13 +92,14 @@ def split_pairs(majority: dict[int, int]) -> set[Pair]:
     }
 
 
-def single_linkage(vectors: np.ndarray, labels: np.ndarray, block: int = 1024) -> Linkage:
-    """Distance between the nearest faces of every two people (exact)."""
+def single_linkage(vectors: np.ndarray, labels: np.ndarray, block: int = 1024) -> np.ndarray:
+    """(P, P) distances between the nearest faces of every two people (exact), people in id
+    order."""
     kept = np.flatnonzero(labels >= 0)
     order = kept[np.argsort(labels[kept], kind="stable")]
-    X, person = vectors[order], labels[order]
-    ids, starts, sizes = np.unique(person, return_index=True, return_counts=True)
-    n = len(ids)
+    X = vectors[order]
+    _, starts, sizes = np.unique(labels[order], return_index=True, return_counts=True)
+    n = len(starts)
     best = np.empty((n, n), np.float32)  # highest similarity between two people's faces
     first = 0
     while first < n:  # whole people per block, at least one
@@ -106,36 +110,25 @@ def single_linkage(vectors: np.ndarray, labels: np.ndarray, block: int = 1024) -
         sims = np.maximum.reduceat(X[rows] @ X.T, starts, axis=1)
         best[first:last] = np.maximum.reduceat(sims, starts[first:last] - starts[first], axis=0)
         first = last
-    return ids, np.sqrt(np.clip(2.0 - 2.0 * best, 0.0, 4.0))
+    return np.sqrt(np.clip(2.0 - 2.0 * best, 0.0, 4.0))
 
 
-def average_linkage(vectors: np.ndarray, labels: np.ndarray) -> Linkage:
-    """Root mean squared distance between the faces of every two people: from the people's
-    plain (not renormalised) mean vectors ``m``, ``sqrt(2 - 2 m_a . m_b)``."""
-    kept = labels >= 0
-    ids, inverse = np.unique(labels[kept], return_inverse=True)
-    sums = np.zeros((len(ids), vectors.shape[1]), np.float64)
-    np.add.at(sums, inverse, vectors[kept])
-    means = (sums / np.bincount(inverse)[:, None]).astype(np.float32)
-    return ids, np.sqrt(np.clip(2.0 - 2.0 * means @ means.T, 0.0, 4.0))
+def mean_direction(means: np.ndarray) -> np.ndarray:
+    """(P, P) distances between the people's mean directions (renormalised plain means)."""
+    lengths = np.maximum(np.linalg.norm(means, axis=1), 1e-12)
+    units = (means / lengths[:, None]).astype(np.float32)
+    return np.sqrt(np.clip(2.0 - 2.0 * units @ units.T, 0.0, 4.0))
 
 
-def ranked(linkage: Linkage, ruled_out: set[Pair], bound: float, wanted: int) -> RankedPairs:
-    """The pairs of people of ``linkage`` closer than ``bound``, and at least the ``wanted``
-    nearest, nearest first (ties by ids), leaving out ``ruled_out``."""
-    ids, dist = linkage
+def ranked(ids: np.ndarray, dist: np.ndarray, excluded: np.ndarray, wanted: int) -> list[Pair]:
+    """The ``wanted`` nearest pairs of people of ``dist`` (people ``ids``), nearest first (ties
+    by ids), leaving out the lower triangle and ``excluded``."""
     n = len(ids)
-    dist = dist.copy()
-    dist[np.tril_indices(n)] = np.inf
-    index = {int(p): i for i, p in enumerate(ids.tolist())}
-    for a, b in ruled_out:
-        if a in index and b in index:
-            dist[index[a], index[b]] = np.inf
-    flat = dist.ravel()
-    take = min(max(wanted, int((flat < bound).sum())), int(np.isfinite(flat).sum()))
+    flat = np.where(excluded, np.inf, dist).ravel()
+    take = min(wanted, int(np.isfinite(flat).sum()))
     top = np.argpartition(flat, take - 1)[:take] if take else np.zeros(0, np.int64)
     top = top[np.lexsort((top, flat[top]))]
-    return [((int(ids[i // n]), int(ids[i % n])), float(flat[i])) for i in top.tolist()]
+    return [(int(ids[i // n]), int(ids[i % n])) for i in top.tolist()]
 
 
 def score(
@@ -167,13 +160,15 @@ def run_draw(draw: Draw, shares: Iterable[float], cut: float) -> dict:
     majority = majority_identity(labels, identity)
     sharing = photo_sharing_pairs(labels, groups)
     split = split_pairs(majority)
-    sizes = np.bincount(labels[labels >= 0])
-    multi = set(np.flatnonzero(sizes >= 2).tolist())
+    ids, means, counts = person_means(X, labels, people)
+    size = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    multi = {p for p, c in size.items() if c >= 2}
+    row = {p: i for i, p in enumerate(ids.tolist())}
     clustered = time.monotonic() - started
-    ids, means = person_means(X, labels, people)
-    row = {int(p): i for i, p in enumerate(ids.tolist())}
-    split_distance = {
-        (a, b): float(np.linalg.norm(means[row[a]] - means[row[b]])) for a, b in sorted(split)
+    eligible = {  # split pairs close_pairs may suggest at some bound
+        (a, b): float(average_linkage(means[row[a]], means[row[b]][None])[0])
+        for a, b in sorted(split)
+        if (a, b) not in sharing and (size[a] >= 2 or size[b] >= 2)
     }
     out: dict = {
         "faces": len(X),
@@ -181,12 +176,13 @@ def run_draw(draw: Draw, shares: Iterable[float], cut: float) -> dict:
         "cut": used,
         "people": len(people),
         "no_person_faces": int((labels < 0).sum()),
-        "singletons": int((sizes == 1).sum()),
+        "singletons": int((counts == 1).sum()),
         "unlabelled_people": len(people - set(majority)),
         "split_pairs": len(split),
         "split_pairs_sharing_a_photo": len(split & sharing),
         "split_pairs_multi": sum(a in multi and b in multi for a, b in split),
-        "split_distances": sorted(round(d / cut, 3) for d in split_distance.values()),
+        "split_pairs_single": sum(a not in multi and b not in multi for a, b in split),
+        "split_distances": sorted(round(d / cut, 3) for d in eligible.values()),
         "cluster_s": round(clustered, 2),
         "shares": {},
     }
@@ -197,31 +193,28 @@ def run_draw(draw: Draw, shares: Iterable[float], cut: float) -> dict:
         out["shares"][str(share)] = {
             "dropped_sharing_a_photo": len(close) - len(ours[share]),
             "ours": score(ours[share], majority, split, multi),
-            "splits_within_bound": sum(  # the most close_pairs could find (NEIGHBOURS)
-                d < share * cut and pair not in sharing for pair, d in split_distance.items()
-            ),
+            "splits_within_bound": sum(d < share * cut for d in eligible.values()),
         }
     started = time.monotonic()
+    n = len(ids)
+    excluded = np.tri(n, dtype=bool)  # the lower triangle and the diagonal
+    single = counts == 1
+    excluded |= single[:, None] & single[None, :]
+    for a, b in sharing:
+        excluded[row[a], row[b]] = True
     wanted = max(DEFAULT_LIMIT, *map(len, ours.values()))
-    top = max(shares) * cut
-    peer = [pair for pair, _ in ranked(single_linkage(X, labels), sharing, 0.0, wanted)]
-    average = ranked(average_linkage(X, labels), sharing, top, wanted)
-    for share, pairs in ours.items():
-        row = out["shares"][str(share)]
-        row["peer"] = score(peer[: len(pairs)], majority, split, multi)
-        row["average"] = score([p for p, _ in average[: len(pairs)]], majority, split, multi)
-        row["average_bound"] = score(
-            [p for p, d in average if d < share * cut], majority, split, multi
-        )
-    page = ours.get(SUGGEST_SHARE, [])[:DEFAULT_LIMIT]
-    out["page"] = {
-        "ours": score(page, majority, split, multi),
-        "peer": score(peer[: len(page)], majority, split, multi),
-        "average": score([p for p, _ in average[: len(page)]], majority, split, multi),
-        "average_first": score(
-            [p for p, d in average if d < top][:DEFAULT_LIMIT], majority, split, multi
-        ),
+    peers = {
+        "single": ranked(ids, single_linkage(X, labels), excluded, wanted),
+        "direction": ranked(ids, mean_direction(means), excluded, wanted),
     }
+    for share, pairs in ours.items():
+        cell = out["shares"][str(share)]
+        for who, theirs in peers.items():
+            cell[who] = score(theirs[: len(pairs)], majority, split, multi)
+    page = ours.get(PAGE_SHARE, [])[:DEFAULT_LIMIT]
+    out["page"] = {"ours": score(page, majority, split, multi)}
+    for who, theirs in peers.items():
+        out["page"][who] = score(theirs[: len(page)], majority, split, multi)
     out["peer_s"] = round(time.monotonic() - started, 2)
     return out
 
@@ -239,6 +232,8 @@ def pooled(runs: list[dict], pick: Callable[[dict], dict]) -> dict:
     return {
         "suggested": round(total["suggested"] / len(runs), 1),
         "unscored": round((total["suggested"] - total["scored"]) / len(runs), 1),
+        "scored_total": total["scored"],
+        "right_total": total["right"],
         "precision": _ratio(total["right"], total["scored"]),
         "recall": _ratio(total["splits_found"], splits),
         "multi": round(total["scored_multi"] / len(runs), 1),
@@ -254,6 +249,7 @@ def _over(mine: float | None, theirs: float | None) -> float | None:
 def summarise(name: str, runs: list[dict]) -> dict:
     keys = ("faces", "identities", "people", "singletons", "unlabelled_people")
     keys += ("split_pairs", "split_pairs_sharing_a_photo", "split_pairs_multi")
+    keys += ("split_pairs_single",)
     summary: dict = {
         "shape": name,
         "draws": len(runs),
@@ -266,20 +262,21 @@ def summarise(name: str, runs: list[dict]) -> dict:
         [round(float(q), 2) for q in np.quantile(apart, [0.25, 0.5, 0.75])] if apart else None
     )
     splits = sum(r["split_pairs"] for r in runs)
+    before = None
     for share in runs[0]["shares"]:
-        row = {
-            who: pooled(runs, lambda r, x=share, who=who: r["shares"][x][who])
-            for who in ("ours", "peer", "average", "average_bound")
-        }
+        row = {who: pooled(runs, lambda r, x=share, w=who: r["shares"][x][w]) for who in PEERS}
+        row["ours"] = pooled(runs, lambda r, x=share: r["shares"][x]["ours"])
+        for who in PEERS:
+            row[f"ratio_{who}"] = _over(row["ours"]["precision"], row[who]["precision"])
         within = sum(r["shares"][share]["splits_within_bound"] for r in runs)
-        row["ratio"] = _over(row["ours"]["precision"], row["peer"]["precision"])
-        row["ratio_average"] = _over(row["ours"]["precision"], row["average"]["precision"])
         row["recall_ceiling"] = _ratio(within, splits)
+        mine = row["ours"]
+        added = mine["scored_total"] - (before["scored_total"] if before else 0)
+        right = mine["right_total"] - (before["right_total"] if before else 0)
+        row["added_precision"] = _ratio(right, added)  # of the pairs this share adds
+        before = mine
         summary["shares"][share] = row
-    summary["page"] = {
-        who: pooled(runs, lambda r, who=who: r["page"][who])
-        for who in ("ours", "peer", "average", "average_first")
-    }
+    summary["page"] = {who: pooled(runs, lambda r, w=who: r["page"][w]) for who in ("ours", *PEERS)}
     return summary
 
 
@@ -291,79 +288,71 @@ def _count(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 or value == int(value) else f"{value:,.1f}"
 
 
-def print_tables(summaries: list[dict], share: float = SUGGEST_SHARE) -> None:
+def print_tables(summaries: list[dict], share: float = PAGE_SHARE) -> None:
     key = str(share)
     print(
-        f"\nAt {share:g} of the cut (the page's bound): suggestions (unscored), precision, recall "
-        "of the split pairs; the peer (nearest faces) and average linkage at as many suggestions."
+        f"\nAt {share:g} × the cut (the page's bound): suggestions (unscored), precision, recall "
+        f"(ceiling), the page's first {DEFAULT_LIMIT}; the peers at as many suggestions."
     )
     print(
         "\n| shape | draws | faces | auto cut | people (1 face) | no label | split pairs (both "
-        "≥ 2 faces / share a photo) | split means apart, × cut | suggestions (unscored) "
-        "| precision | recall | peer P / R | ratio | average linkage P / R |"
+        "≥ 2 faces / both 1 / share a photo) | split apart, × cut | suggestions (unscored) "
+        f"| precision | recall (ceiling) | first {DEFAULT_LIMIT}: n · P "
+        "| single linkage P / R | mean direction P / R | ratio (single / direction) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in summaries:
         row = s["shares"].get(key)
         if row is None:
             continue
-        ours, peer, average = row["ours"], row["peer"], row["average"]
+        ours, single, direction, page = row["ours"], row["single"], row["direction"], s["page"]
         quartiles = s["split_distance_quartiles"]
         apart = f"{quartiles[1]:.2f} ({quartiles[0]:.2f}–{quartiles[2]:.2f})" if quartiles else "–"
         print(
             f"| {s['shape']} | {s['draws']} | {_count(s['faces'])} | {s['cut']:.3f} "
             f"| {_count(s['people'])} ({_count(s['singletons'])}) "
             f"| {_count(s['unlabelled_people'])} | {_count(s['split_pairs'])} "
-            f"({_count(s['split_pairs_multi'])} / {_count(s['split_pairs_sharing_a_photo'])}) "
+            f"({_count(s['split_pairs_multi'])} / {_count(s['split_pairs_single'])} / "
+            f"{_count(s['split_pairs_sharing_a_photo'])}) "
             f"| {apart} | {_count(ours['suggested'])} ({_count(ours['unscored'])}) "
             f"| {_num(ours['precision'])} | {_num(ours['recall'])} "
-            f"| {_num(peer['precision'])} / {_num(peer['recall'])} | {_num(row['ratio'], 2)} "
-            f"| {_num(average['precision'])} / {_num(average['recall'])} |"
+            f"({_num(row['recall_ceiling'])}) "
+            f"| {_count(page['ours']['suggested'])} · {_num(page['ours']['precision'], 2)} "
+            f"| {_num(single['precision'])} / {_num(single['recall'])} "
+            f"| {_num(direction['precision'])} / {_num(direction['recall'])} "
+            f"| {_num(row['ratio_single'], 2)} / {_num(row['ratio_direction'], 2)} |"
         )
     shares = list(summaries[0]["shares"]) if summaries else []
     head = "| shape | " + " | ".join(f"{float(x):g} × cut" for x in shares) + " |"
     rule = "|---|" + "---|" * len(shares)
-    print("\nThe share of the cut: suggestions · precision / recall (peer's precision).")
+    print(
+        "\nThe share of the cut: suggestions · precision / recall [precision of the pairs this "
+        "share adds to the one before] (single linkage's / mean direction's precision)."
+    )
     print("\n" + head + "\n" + rule)
     for s in summaries:
         cells = []
         for x in shares:
-            ours, peer = s["shares"][x]["ours"], s["shares"][x]["peer"]
+            row = s["shares"][x]
+            ours = row["ours"]
             cells.append(
                 f"{_count(ours['suggested'])} · {_num(ours['precision'], 2)} / "
-                f"{_num(ours['recall'], 2)} ({_num(peer['precision'], 2)})"
+                f"{_num(ours['recall'], 2)} [{_num(row['added_precision'], 2)}] "
+                f"({_num(row['single']['precision'], 2)} / "
+                f"{_num(row['direction']['precision'], 2)})"
             )
         print(f"| {s['shape']} | " + " | ".join(cells) + " |")
     print(
-        "\nAverage linkage (root mean squared distance between the two people's faces, from "
-        "their plain mean vectors) below the same bounds: suggestions · precision / recall."
+        f"\nThe page's first {DEFAULT_LIMIT} (nearest first, at {share:g} × cut) and the peers' "
+        "first as many: suggestions (unscored) · precision."
     )
-    print("\n" + head + "\n" + rule)
-    for s in summaries:
-        cells = []
-        for x in shares:
-            average = s["shares"][x]["average_bound"]
-            cells.append(
-                f"{_count(average['suggested'])} · {_num(average['precision'], 2)} / "
-                f"{_num(average['recall'], 2)}"
-            )
-        print(f"| {s['shape']} | " + " | ".join(cells) + " |")
-    print(
-        f"\nThe page's first {DEFAULT_LIMIT} (nearest first): ours at {share:g} of the cut, the "
-        f"peer and average linkage at as many, and average linkage's own first {DEFAULT_LIMIT} "
-        f"below {max(map(float, shares)):g} × cut: "
-        "suggestions (unscored) · precision."
-    )
-    print(
-        "\n| shape | ours | peer | average linkage | average linkage's first "
-        f"{DEFAULT_LIMIT} below {max(map(float, shares)):g} × cut |\n|---|---|---|---|---|"
-    )
+    print("\n| shape | ours | single linkage | mean direction |\n|---|---|---|---|")
     for s in summaries:
         page = s["page"]
         cells = [
             f"{_count(page[who]['suggested'])} ({_count(page[who]['unscored'])}) · "
             f"{_num(page[who]['precision'], 2)}"
-            for who in ("ours", "peer", "average", "average_first")
+            for who in ("ours", *PEERS)
         ]
         print(f"| {s['shape']} | " + " | ".join(cells) + " |")
 
@@ -385,6 +374,8 @@ def main() -> None:
         print_tables([summarise(n, v["draws"]) for n, v in earlier["shapes"].items()])
         return
     shares = [float(x) for x in args.shares.split(",") if x]
+    if PAGE_SHARE not in shares:
+        shares.append(PAGE_SHARE)  # the page's first DEFAULT_LIMIT are measured there
     wanted = set(args.shapes.split(",")) if args.shapes else None
     pools: dict[str, Pool | None] = {}
     results: dict = {"cut": args.cut, "shares": shares, "method": METHOD, "shapes": {}}
@@ -404,12 +395,12 @@ def main() -> None:
             started = time.monotonic()
             run = run_draw(draw, shares, args.cut)
             runs.append(run)
-            mine = run["shares"].get(str(SUGGEST_SHARE), {}).get("ours", {})
+            mine = run["shares"][str(PAGE_SHARE)]["ours"]
             print(
                 f"{name} draw {i}: {run['faces']} faces, {run['people']} people "
                 f"(cut {run['cut']:.3f}), {run['split_pairs']} split pairs; at "
-                f"{SUGGEST_SHARE}: {mine.get('suggested')} suggested, {mine.get('right')} of "
-                f"{mine.get('scored')} right ({time.monotonic() - started:.0f} s)",
+                f"{PAGE_SHARE:g} × cut: {mine['suggested']} suggested, {mine['right']} of "
+                f"{mine['scored']} right ({time.monotonic() - started:.0f} s)",
                 flush=True,
             )
         summary = summarise(name, runs)
