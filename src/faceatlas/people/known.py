@@ -25,7 +25,7 @@ from faceatlas.index import IndexConfig, index_paths
 from faceatlas.outputs.search import recorded_model
 from faceatlas.people import edit
 from faceatlas.people.incremental import assign_new_faces
-from faceatlas.people.suggest import SUGGEST_SHARE, person_means
+from faceatlas.people.suggest import average_linkage, person_means
 from faceatlas.sources import iter_image_files
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,10 @@ def add_known(
     workers, limits), and the faces new to the catalog join its people (``assign_new_faces``;
     a face set never grouped is grouped first). Then, per name, the person that already has
     the name keeps it; else the person holding most of its reference faces takes it (unless it
-    has another name); else a new person is made. Other unnamed people whose mean direction lies
-    within ``SUGGEST_SHARE`` of the model's cut of the references' (the bound of merge
-    suggestions) join it. Each reference face is pinned to the person and marked a reference
-    (a must-link every later grouping keeps). Each name is one recorded change (``undo``).
+    has another name); else a new person is made. Other unnamed people whose faces lie, on
+    average, within the model's cut of the references (average linkage, as merge suggestions)
+    join it. Each reference face is pinned to the person and marked a reference (a must-link
+    every later grouping keeps). Each name is one recorded change (``undo``).
     """
     config = config or IndexConfig()
     if catalog.face_set is not None:
@@ -212,16 +212,14 @@ def _in_place(catalog: Catalog, person: PersonRow, refs: list[int], name: str) -
 
 
 def _near_people(catalog: Catalog, refs: list[int], exclude: int) -> list[int]:
-    """Unnamed, shown people (not ``exclude``) whose mean direction lies within the merge
-    suggestions' bound of the mean of the reference faces ``refs``."""
+    """Unnamed, shown people (not ``exclude``) whose faces lie, on average, within the model's
+    cut of the reference faces ``refs`` (average linkage, as merge suggestions)."""
     unnamed = {p.person_id for p in catalog.people(hidden=False) if p.name is None}
     unnamed.discard(exclude)
     if not unnamed:
         return []
     matrix, person = catalog.grouped_faces()
-    ids, means = person_means(matrix.vectors, person, unnamed)
+    ids, means, _ = person_means(matrix.vectors, person, unnamed)
     centre = catalog.face_vectors(refs).vectors.astype(np.float64).mean(axis=0)
-    centre /= np.linalg.norm(centre) or 1.0
-    distance = np.linalg.norm(means - centre.astype(np.float32), axis=1)
-    bound = SUGGEST_SHARE * catalog.face_set.spec.cut
-    return [int(pid) for pid, d in zip(ids, distance, strict=True) if d < bound]
+    distance = average_linkage(centre, means)
+    return [int(pid) for pid, d in zip(ids, distance, strict=True) if d < catalog.face_set.spec.cut]

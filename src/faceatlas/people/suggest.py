@@ -1,14 +1,18 @@
 """Merge suggestions ("these may be the same person") and the people to check first.
 
-A grouping that leaves one person in two parts leaves two people whose mean directions nearly
-coincide (``faceatlas.people.quality``). ``merge_suggestions`` lists the pairs of people whose
-means lie closer than ``SUGGEST_SHARE`` of the model's cut, nearest first, leaving out pairs
-that cannot be one person: both named, sharing a photo, or dismissed by the user
-(``dismiss_suggestion``: the pair does not come back). Accepting one is a merge
-(``faceatlas.people.edit.merge_people``).
+Two people are as far apart as their faces are from each other, on average: the *average
+linkage* distance, the root mean squared distance between a face of one and a face of the other,
+``sqrt(2 - 2 m_a . m_b)`` with ``m`` each person's plain mean of unit embeddings (so it costs one
+dot product per pair). ``merge_suggestions`` lists the pairs of people whose faces are, on
+average, within the model's cut (its "same person" distance), nearest first, leaving out pairs
+that cannot be one person or need no suggestion: two single faces (the grouping weighed them
+already), both named, sharing a photo, or dismissed by the user (``dismiss_suggestion``: the pair
+does not come back). Accepting one is a merge (``faceatlas.people.edit.merge_people``).
 
-For the dlib model (cut 0.40) the bound is 0.30, the distance between means under which
-``quality`` calls a person doubtful, measured with labels on LFW and CelebA collections.
+Measured with labels on collections of many shapes (``bench/suggestions.py``,
+docs/benchmarks.md): ranking by the distance between mean *directions* put people made of many
+strangers first (their means shrink towards an "average face" and meet), most suggestions wrong;
+average linkage counts a mixed person's short mean as the spread it is.
 """
 
 from __future__ import annotations
@@ -25,14 +29,13 @@ from faceatlas.people.quality import catalog_quality
 if TYPE_CHECKING:
     from faceatlas.catalog import Catalog
 
-SUGGEST_SHARE = 0.75  # of the model's cut: 0.30 for dlib's ResNet, quality's NEAREST_DOUBT
-NEIGHBOURS = 5  # nearest other people looked at per person
+NEIGHBOURS = 10  # nearest other people (by mean direction) looked at per person
 DEFAULT_LIMIT = 50
 
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    """Two people that may be one, and the distance between their mean directions."""
+    """Two people that may be one, and their average linkage distance."""
 
     first: PersonRow
     second: PersonRow
@@ -58,9 +61,7 @@ def merge_suggestions(catalog: Catalog, limit: int = DEFAULT_LIMIT) -> list[Sugg
     """Up to ``limit`` pairs of shown people that may be one person, nearest first."""
     people = {p.person_id: p for p in catalog.people(hidden=False)}
     matrix, person = catalog.grouped_faces()
-    close = close_pairs(
-        matrix.vectors, person, set(people), SUGGEST_SHARE * catalog.face_set.spec.cut
-    )
+    close = close_pairs(matrix.vectors, person, set(people), catalog.face_set.spec.cut)
     ruled_out = catalog.dismissed_pairs() | _sharing_a_photo(catalog, close)
     found = [
         Suggestion(people[a], people[b], d)
@@ -73,24 +74,28 @@ def merge_suggestions(catalog: Catalog, limit: int = DEFAULT_LIMIT) -> list[Sugg
 def close_pairs(
     vectors: np.ndarray, person: np.ndarray, wanted: set[int], bound: float
 ) -> dict[tuple[int, int], float]:
-    """(low, high) person ids -> distance between their mean directions, for the pairs of
-    ``wanted`` people (``person``: each row's person) closer than ``bound``, nearest first
-    (each person's ``NEIGHBOURS`` nearest looked at)."""
-    ids, means = person_means(vectors, person, wanted)
+    """(low, high) person ids -> average linkage distance, for the pairs of ``wanted`` people
+    (``person``: each row's person) closer than ``bound`` and not both single faces, nearest
+    first.
+
+    Candidates are each person's ``NEIGHBOURS`` nearest by mean direction: a pair within
+    ``bound`` on average has mean directions within ``bound`` too (``|m| <= 1``)."""
+    ids, means, counts = person_means(vectors, person, wanted)
     if len(ids) < 2:
         return {}
     from faceatlas.graph import knn_graph  # lazy: faiss
 
-    graph = knn_graph(means, min(NEIGHBOURS, len(ids) - 1))
+    lengths = np.maximum(np.linalg.norm(means, axis=1), 1e-12)
+    graph = knn_graph((means / lengths[:, None]).astype(np.float32), min(NEIGHBOURS, len(ids) - 1))
     close: dict[tuple[int, int], float] = {}
-    for row, (neighbours, distances) in enumerate(
-        zip(graph.neighbors, graph.distances, strict=True)
-    ):
-        for col, dist in zip(neighbours.tolist(), distances.tolist(), strict=True):
-            if col < 0 or col == row or dist >= bound:
+    for row, neighbours in enumerate(graph.neighbors):
+        for col in neighbours.tolist():
+            if col < 0 or col == row or (counts[row] == 1 and counts[col] == 1):
                 continue
-            low, high = sorted((int(ids[row]), int(ids[col])))
-            close[low, high] = min(float(dist), close.get((low, high), np.inf))
+            dist = float(np.sqrt(max(0.0, 2.0 - 2.0 * float(means[row] @ means[col]))))
+            if dist < bound:
+                low, high = sorted((int(ids[row]), int(ids[col])))
+                close[low, high] = dist
     return dict(sorted(close.items(), key=lambda item: (item[1], item[0])))
 
 
@@ -110,15 +115,21 @@ def doubtful_people(catalog: Catalog) -> set[int]:
 
 def person_means(
     vectors: np.ndarray, person: np.ndarray, wanted: set[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ids of the ``wanted`` people that hold faces (``person``: each row's person) and their
-    mean directions (unit rows)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids of the ``wanted`` people that hold faces (``person``: each row's person), the plain
+    mean of each one's unit embeddings (length 1 when all its faces agree, shorter the more they
+    spread) and its number of faces."""
     kept = np.isin(person, np.fromiter(wanted, np.int64, len(wanted)))
-    ids, inverse = np.unique(person[kept], return_inverse=True)
+    ids, inverse, counts = np.unique(person[kept], return_inverse=True, return_counts=True)
     sums = np.zeros((len(ids), vectors.shape[1]), np.float64)
     np.add.at(sums, inverse, vectors[kept])
-    sums /= np.maximum(np.linalg.norm(sums, axis=1), 1e-12)[:, None]
-    return ids, sums.astype(np.float32)
+    return ids, sums / counts[:, None], counts
+
+
+def average_linkage(mean: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """Root mean squared distance between the faces of a person of plain mean ``mean`` and
+    those of each person of ``means`` (unit embeddings: ``sqrt(2 - 2 m_a . m_b)``)."""
+    return np.sqrt(np.clip(2.0 - 2.0 * (means @ mean), 0.0, 4.0))
 
 
 def _sharing_a_photo(catalog: Catalog, pairs: dict[tuple[int, int], float]) -> set[tuple[int, int]]:
