@@ -304,7 +304,7 @@ def undo(db_path: Path, face_set: str | None) -> None:
     """
     with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
         change = edit.undo(catalog)
-    click.echo(f"undid {change.kind} of {change.at}: {_describe(change.detail)}")
+    click.echo(f"undid {change.kind} of {change.at}: {edit.describe_change(change)}")
 
 
 @people.command()
@@ -331,11 +331,5 @@ def history(db_path: Path, as_json: bool, limit: int, face_set: str | None) -> N
         return
     for change in changes:
         undone = f"  (undone {change.undone_at})" if change.undone_at else ""
-        click.echo(f"{change.at}  {change.kind:<7} {_describe(change.detail)}{undone}")
+        click.echo(f"{change.at}  {change.kind:<7} {edit.describe_change(change)}{undone}")
 
-
-def _describe(detail: dict) -> str:
-    return ", ".join(
-        f"{key} {value}" for key, value in detail.items() if not key.endswith("_id")
-        and not key.endswith("_ids") and value is not None
-    )  # fmt: skip

@@ -372,6 +372,15 @@ def undo(catalog: Catalog) -> ChangeRow:
     return catalog.undo_change()
 
 
+def describe_change(change: ChangeRow) -> str:
+    """What a recorded change did, in words (``people history``, ``undo``, the web page)."""
+    return ", ".join(
+        f"{key} {value}"
+        for key, value in change.detail.items()
+        if not key.endswith(("_id", "_ids")) and value is not None
+    )
+
+
 def _sub_people(
     catalog: Catalog,
     person: PersonRow,
@@ -430,6 +439,8 @@ def _check_name(catalog: Catalog, name: str, person: PersonRow) -> str:
     name = " ".join(name.split())
     if not name:
         raise UsageError("a name cannot be empty")
+    if not name.isprintable():
+        raise UsageError("a name cannot hold control characters")
     if _LABEL.fullmatch(name) or name.lower() in RESERVED_NAMES or name.isdigit():
         raise UsageError(f"{name!r} looks like a label or id; choose another name")
     for other in catalog.find_people(name):

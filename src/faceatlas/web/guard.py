@@ -29,10 +29,9 @@ OPEN_PRINTED = "open the /people?token=... address `faceatlas serve` printed"
 TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 # Every answer: pages load scripts, styles, images and data from this server only (no CDN, no
 # other host), run no inline script, may not be framed by another page (clicks on edit buttons),
-# and send their URL (which may hold ?token=) to no other site. 'unsafe-eval' only because
-# browser tests (Playwright's wait_for_function) evaluate strings in the page; the pages do not.
+# and send their URL (which may hold ?token=) to no other site.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-eval'; img-src 'self' blob: data:; "
+    "default-src 'self'; script-src 'self'; img-src 'self' blob: data:; "
     "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )

@@ -92,15 +92,6 @@ def answer(message: str, person: PersonRow | None) -> dict:
     return {"message": message, "person": None if person is None else edit.person_json(person)}
 
 
-def described(detail: dict) -> str:
-    """What a recorded change did, in words (as ``faceatlas people history`` prints it)."""
-    return ", ".join(
-        f"{key} {value}"
-        for key, value in detail.items()
-        if not key.endswith(("_id", "_ids")) and value is not None
-    )
-
-
 def person_of(catalog: Catalog, person_id: int) -> PersonRow:
     """The person ``person_id`` of the served face set, else 404."""
     found = catalog.person(person_id)
@@ -253,7 +244,8 @@ def people_router(searcher: Searcher) -> APIRouter:
                 ),
                 None,
             )
-            return answer(f"undid {change.kind} of {change.at}: {described(change.detail)}", about)
+            said = edit.describe_change(change)
+            return answer(f"undid {change.kind} of {change.at}: {said}", about)
 
     @router.post("/api/people/suggestions/{suggestion_id}/dismiss")
     def dismiss(suggestion_id: str) -> dict:
