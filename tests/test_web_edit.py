@@ -240,6 +240,9 @@ def test_suggestions_and_dismissing_one(client, edit_db):
     (found,) = [s for s in listed if s["id"] == pair]
     assert {p["person_id"] for p in found["people"]} == {person["person_id"], part}
     assert 0 <= found["distance"] < 0.4
+    for shown in found["people"]:  # each with a few faces to look at, as on the people list
+        assert shown["faces"] and all(f["thumb"].startswith("/api/faces/") for f in shown["faces"])
+        assert isinstance(shown["doubtful"], bool)
     doubtful = {p["person_id"] for p in people(client) if p["doubtful"]}
     assert {person["person_id"], part} <= doubtful
     flags = [p["doubtful"] for p in people(client)]

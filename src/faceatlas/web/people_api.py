@@ -108,6 +108,20 @@ def placement_of(catalog: Catalog, face_id: int) -> tuple[int, int | None, bool]
     return found
 
 
+def with_faces(catalog: Catalog, people: list[PersonRow], doubtful: set[int]) -> list[dict]:
+    """People as the pages list them: ``person_json``, doubtful or not, a few faces each."""
+    samples = catalog.person_faces([p.person_id for p in people], SAMPLE_FACES)
+    rows = {r.face_id: r for r in catalog.faces(f for ids in samples.values() for f in ids)}
+    return [
+        edit.person_json(p)
+        | {
+            "doubtful": p.person_id in doubtful,
+            "faces": [face_json(rows[f]) for f in samples.get(p.person_id, [])],
+        }
+        for p in people
+    ]
+
+
 def people_router(searcher: Searcher) -> APIRouter:
     """The people routes of the app serving ``searcher``'s catalog and face set."""
     router = APIRouter()
@@ -125,20 +139,8 @@ def people_router(searcher: Searcher) -> APIRouter:
             everyone = sorted(
                 catalog.people(hidden=hidden), key=lambda p: p.person_id not in doubtful
             )
-            page = everyone[offset : offset + limit]
-            samples = catalog.person_faces([p.person_id for p in page], SAMPLE_FACES)
-            rows = {r.face_id: r for r in catalog.faces(f for ids in samples.values() for f in ids)}
-        return {
-            "total": len(everyone),
-            "people": [
-                edit.person_json(p)
-                | {
-                    "doubtful": p.person_id in doubtful,
-                    "faces": [face_json(rows[f]) for f in samples.get(p.person_id, [])],
-                }
-                for p in page
-            ],
-        }
+            shown = with_faces(catalog, everyone[offset : offset + limit], doubtful)
+        return {"total": len(everyone), "people": shown}
 
     @router.get("/api/people/suggestions")
     def suggestions(
@@ -150,7 +152,17 @@ def people_router(searcher: Searcher) -> APIRouter:
             if catalog.clustering() is None:
                 return {"suggestions": []}
             found = merge_suggestions(catalog, limit)
-        return {"suggestions": [s.to_json() for s in found]}
+            people = {p.person_id: p for s in found for p in (s.first, s.second)}
+            shown = {
+                p["person_id"]: p
+                for p in with_faces(catalog, list(people.values()), searcher.doubtful(catalog))
+            }
+        return {
+            "suggestions": [
+                s.to_json() | {"people": [shown[s.first.person_id], shown[s.second.person_id]]}
+                for s in found
+            ]
+        }
 
     @router.get("/api/people/{person_id}")
     def person(person_id: str) -> dict:
