@@ -58,6 +58,7 @@ from faceatlas.cli import (  # noqa: E402,F401
     cluster,
     core,
     evaluate,
+    identify,
     index,
     people,
     report,
