@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import faceatlas.identify as identify_module
+import faceatlas.people.threshold as threshold_module
 from faceatlas.catalog import Catalog
 from faceatlas.errors import UsageError
 from faceatlas.faces.pipeline import ModelConfig
@@ -22,6 +23,7 @@ from faceatlas.faces.record import Face, ImageResult
 from faceatlas.identify import KnownFaces, Verdict, identify, identify_photos
 from faceatlas.people.edit import name_person
 from faceatlas.people.known import KnownPhoto, name_of_file, read_known_folder
+from faceatlas.people.threshold import DLIB_STRANGERS, MISNAMED, identification_cut
 from faceatlas.sources import iter_image_files
 from tests.conftest import data, faceatlas
 
@@ -59,6 +61,16 @@ def face(width: int, value: float) -> Face:
 
 def test_docstring_example():
     assert doctest.testmod(identify_module).failed == 0
+
+
+def test_default_tolerance_drops_as_reference_faces_grow():
+    assert doctest.testmod(threshold_module).failed == 0
+    counts = (1, 15, 60, 500, 5000)
+    cuts = [identification_cut(0.4, n, "dlib-resnet-v1") for n in counts]
+    assert cuts[0] == 0.4 and cuts == sorted(cuts, reverse=True) and cuts[-1] < 0.31
+    for n, cut in zip(counts, cuts, strict=True):  # expected stranger hits stay <= MISNAMED
+        assert n * DLIB_STRANGERS.cdf(cut) <= MISNAMED * 1.01
+    assert identification_cut(1.1, 5000, "arcface") == 1.1  # no stranger curve measured
 
 
 def test_nearest_reference_within_tolerance_names_the_face():

@@ -16,6 +16,7 @@ from faceatlas.identify import KnownFaces, PhotoVerdicts, identify_photos
 from faceatlas.outputs.search import recorded_model
 from faceatlas.paths import shown_path
 from faceatlas.people.known import KnownPhoto, read_known_folder
+from faceatlas.people.threshold import identification_cut
 from faceatlas.sources import iter_image_files
 
 UNKNOWN = "unknown_person"
@@ -84,7 +85,8 @@ def _lines(photo: PhotoVerdicts, shown: str, show_distance: bool) -> list[str]:
     metavar="DISTANCE",
     help="A face is the nearest known person if its distance (Euclidean between unit "
     "embeddings, 0..2) is at most this, else unknown_person.  [default: the model's "
-    "same-person cut, 0.4 for dlib's ResNet]",
+    "same-person cut (0.4 for dlib's ResNet), lowered as the reference faces grow so that a "
+    "stranger is named about 5% of the time at most]",
 )
 @click.option(
     "--show-distance",
@@ -134,7 +136,8 @@ def identify(
         if catalog_flags:
             raise UsageError(f"--known replaces the catalog; drop {catalog_flags[0]} or --known")
         references: KnownFaces | list[KnownPhoto] = read_known_folder(known)
-        cut = model.spec().cut
+        spec = model.spec()
+        count = len(references)  # photos: at most one reference face each
     else:
         model_flags = _given(MODEL_FLAGS)
         if model_flags:
@@ -145,12 +148,15 @@ def identify(
         with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
             model = recorded_model(catalog)
             references = KnownFaces.from_catalog(catalog)
-            cut = catalog.face_set.spec.cut
+            spec, count = catalog.face_set.spec, len(references.names)
     if tolerance is None:
-        click.echo(f"tolerance {cut:g} (the model's same-person cut)", err=True)
-        tolerance = cut
+        tolerance = identification_cut(spec.cut, count, spec.embedder)
+        how = "" if tolerance == spec.cut else f" {spec.cut:g}, lowered for {count} reference faces"
+        click.echo(f"tolerance {tolerance:g} (the model's same-person cut{how})", err=True)
     else:
-        click.echo(f"tolerance {tolerance:g} (the model's same-person cut is {cut:g})", err=True)
+        click.echo(
+            f"tolerance {tolerance:g} (the model's same-person cut is {spec.cut:g})", err=True
+        )
     relative_roots = [os.path.abspath(p) for p in paths if not p.is_absolute()]
     results = identify_photos(
         iter_image_files(paths),

@@ -114,6 +114,32 @@ class StrangerCurve:
 
 DLIB_STRANGERS = StrangerCurve(STRANGER_CUTS, STRANGER_LOG10_CDF)
 
+# identify: expected reference faces within the tolerance of a stranger's face (at most about
+# this share of strangers' faces get a name). face_recognition's CLI names 5 % of CelebA
+# strangers at its default tolerance (bench/identify.py); this keeps faceatlas at or below it.
+MISNAMED = 0.05
+
+
+def stranger_curve(embedder: str) -> StrangerCurve | None:
+    """The measured stranger curve of an embedder, or None when none was measured (dlib's
+    ResNet only, run by dlib or on ONNX Runtime: the same vectors)."""
+    return DLIB_STRANGERS if embedder.startswith("dlib-resnet") else None
+
+
+def identification_cut(cut: float, references: int, embedder: str) -> float:
+    """The distance under which a query face takes a reference face's name, for ``references``
+    reference faces: the model's same-person ``cut``, lowered so that a stranger's face is
+    expected within it of at most ``MISNAMED`` reference faces (``references`` x F(t), F the
+    embedder's stranger curve; the cut as it is when no curve was measured).
+
+    >>> [identification_cut(0.4, n, "dlib-resnet-v1") for n in (10, 60, 500)]
+    [0.4, 0.3752, 0.3378]
+    """
+    curve = stranger_curve(embedder)
+    if curve is None or references < 1:
+        return cut
+    return round(min(cut, curve.cut_for(MISNAMED / references)), 4)
+
 
 @dataclass(frozen=True, slots=True)
 class ThresholdChoice:
