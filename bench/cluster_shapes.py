@@ -177,6 +177,23 @@ def shapes() -> list[Shape]:
     ]
 
 
+def each_shape(names: str | None = None) -> Iterator[tuple[Shape, Pool]]:
+    """Each shape (all, or those of the comma-separated ``names``) with its pool, each catalog
+    loaded once; a shape whose catalog is not indexed is said and skipped."""
+    wanted = set(names.split(",")) if names else None
+    pools: dict[str, Pool | None] = {}
+    for shape in shapes():
+        name, pool_name = shape[0], shape[1]
+        if wanted is not None and name not in wanted:
+            continue
+        if pool_name not in pools:
+            pools[pool_name] = load_pool(pool_name, CATALOGS[pool_name])
+        if pools[pool_name] is None:
+            print(f"{name}: skipped, {CATALOGS[pool_name]} not indexed (see --help)", flush=True)
+            continue
+        yield shape, pools[pool_name]
+
+
 def draws(shape: Shape, pool: Pool, count: int | None, seed: int) -> Iterator[Draw]:
     name, _, wanted, draw = shape
     rng = np.random.default_rng([seed, *name.encode()])
@@ -402,20 +419,10 @@ def main() -> None:
         print_table(summaries, earlier["methods"])
         return
     methods = [m for m in args.methods.split(",") if m]
-    wanted = set(args.shapes.split(",")) if args.shapes else None
-    pools: dict[str, Pool | None] = {}
     results: dict = {"cuts": CUTS, "methods": methods, "shapes": {}}
     summaries = []
-    for shape in shapes():
-        name, pool_name = shape[0], shape[1]
-        if wanted is not None and name not in wanted:
-            continue
-        if pool_name not in pools:
-            pools[pool_name] = load_pool(pool_name, CATALOGS[pool_name])
-        pool = pools[pool_name]
-        if pool is None:
-            print(f"{name}: skipped, {CATALOGS[pool_name]} not indexed (see --help)", flush=True)
-            continue
+    for shape, pool in each_shape(args.shapes):
+        name = shape[0]
         runs = []
         for i, draw in enumerate(draws(shape, pool, args.draws, args.seed)):
             started = time.monotonic()

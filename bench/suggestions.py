@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from cluster_shapes import CATALOGS, Draw, Pool, draws, knn_graph, load_pool, shapes
+from cluster_shapes import Draw, draws, each_shape, knn_graph
 
 from faceatlas.people.cluster import cluster_vectors
 from faceatlas.people.suggest import DEFAULT_LIMIT, average_linkage, close_pairs, person_means
@@ -376,20 +376,10 @@ def main() -> None:
     shares = [float(x) for x in args.shares.split(",") if x]
     if PAGE_SHARE not in shares:
         shares.append(PAGE_SHARE)  # the page's first DEFAULT_LIMIT are measured there
-    wanted = set(args.shapes.split(",")) if args.shapes else None
-    pools: dict[str, Pool | None] = {}
     results: dict = {"cut": args.cut, "shares": shares, "method": METHOD, "shapes": {}}
     summaries = []
-    for shape in shapes():
-        name, pool_name = shape[0], shape[1]
-        if wanted is not None and name not in wanted:
-            continue
-        if pool_name not in pools:
-            pools[pool_name] = load_pool(pool_name, CATALOGS[pool_name])
-        pool = pools[pool_name]
-        if pool is None:
-            print(f"{name}: skipped, {CATALOGS[pool_name]} not indexed", flush=True)
-            continue
+    for shape, pool in each_shape(args.shapes):
+        name = shape[0]
         runs = []
         for i, draw in enumerate(draws(shape, pool, args.draws, args.seed)):
             started = time.monotonic()
