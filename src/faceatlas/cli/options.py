@@ -54,7 +54,7 @@ db_option = click.option(
     envvar="FACEATLAS_DB",
     show_default=True,
     show_envvar=True,
-    help="Catalog file (SQLite). Created if missing.",
+    help="Catalog file (SQLite; `faceatlas index` creates it).",
 )
 face_set_option = click.option(
     "--model",
