@@ -229,6 +229,7 @@ def test_search_cli_finds_obama(search_db):
         set(m) == {"face_id", "image_id", "path", "box", "person_id", "person", "distance"}
         for m in matches
     )
+    assert face["name"] == matches[0]["person"]  # the nearest is within the cut: it names him
     assert "/people-fr/obama/" in matches[0]["path"]
     assert matches[0]["distance"] < 0.4
     assert [m["distance"] for m in matches] == sorted(m["distance"] for m in matches)
@@ -238,8 +239,13 @@ def test_search_cli_finds_obama(search_db):
 
     face_id = matches[0]["face_id"]
     lines = faceatlas("search", "--face-id", face_id, "--db", search_db).stdout.splitlines()
-    assert lines[0].startswith("face 1 at (") and lines[0].endswith(f"face {face_id}:")
-    assert len(lines) == 11  # the header and the default k = 10 matches
+    assert lines[0].startswith("face 1 at (")
+    assert lines[0].endswith(f"face {face_id}: {matches[0]['person']}")  # its verdict
+    # the header, the default k = 10 matches, and one line where the same person ends
+    (cut_line,) = [n for n, line in enumerate(lines) if "probably not the same person" in line]
+    assert len(lines) == 12 and cut_line >= 2
+    distances = [float(line.split()[1]) for line in lines[1:] if "probably not" not in line]
+    assert max(distances[: cut_line - 1]) <= 0.4 < min(distances[cut_line - 1 :])
     # the nearest other face to this Obama photo is the other Obama photo, never itself
     assert "people-fr/obama/" in lines[1] and f"(face {matches[1]['face_id']})" in lines[1]
     assert not any(line.endswith(f"(face {face_id})") for line in lines)

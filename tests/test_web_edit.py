@@ -20,12 +20,11 @@ import pytest
 from click.testing import CliRunner
 
 from faceatlas.catalog import Catalog
-from faceatlas.outputs.search import Match
+from faceatlas.outputs.search import Match, verdict
 from faceatlas.people import edit
 from faceatlas.web import create_app
 from faceatlas.web.app import STATIC
 from faceatlas.web.guard import check_token, is_loopback, origin_of
-from faceatlas.web.shapes import verdict
 from tests.conftest import data, faceatlas
 from tests.test_web_hostile import serving
 

@@ -21,9 +21,11 @@ from faceatlas.decode import load_rgb
 from faceatlas.outputs.search import (
     FaceIndex,
     FaceResult,
+    as_exported,
     recorded_model,
     search_face_id,
     search_faces,
+    verdict,
 )
 from faceatlas.paths import shown_path
 from faceatlas.video import describe
@@ -31,12 +33,15 @@ from faceatlas.video import describe
 LOOPBACK = "127.0.0.1"
 
 
-def _print_results(results: list[FaceResult], source: str) -> None:
+def _print_results(results: list[FaceResult], source: str, cut: float) -> None:
     if not results:
         click.echo(f"no face found in {source}")
     for number, result in enumerate(results, start=1):
-        click.echo(f"face {number} at {result.box} in {source}:")
+        who = verdict(result.matches, cut) or "unknown person"
+        click.echo(f"face {number} at {result.box} in {source}: {who}")
         for rank, match in enumerate(result.matches, start=1):
+            if match.distance > cut and (rank == 1 or result.matches[rank - 2].distance <= cut):
+                click.echo(f"       below: probably not the same person (distance > {cut:.2f})")
             click.echo(
                 f"  {rank:3d}. {match.distance:.3f}  {match.person or '-':<20}  "
                 f"{shown_path(describe(match.path))}  (face {match.face_id})"
@@ -65,10 +70,12 @@ def search(
 ) -> None:
     """Find the faces in PHOTO and, for each, the K most similar faces in the catalog.
 
-    Each match shows its distance (0 = identical; below about 0.4 usually the same person),
-    its person and its photo. PHOTO's faces are found and embedded with the model that made the
-    catalog's faces (its recorded spec). The search index is kept beside the catalog (DB.faiss)
-    and updated automatically when the catalog changes.
+    Each face is named after the person of its nearest match when that lies within the model's
+    same-person distance (0.4 for the default model), else "unknown person"; a line marks where
+    the matches stop being probably the same person. Each match shows its distance (0 =
+    identical), its person and its photo. PHOTO's faces are found and embedded with the model
+    that made the catalog's faces (its recorded spec). The search index is kept beside the
+    catalog (DB.faiss) and updated automatically when the catalog changes.
 
     \b
     Examples:
@@ -87,14 +94,13 @@ def search(
             faces = recorded_model(catalog).build().analyze(load_rgb(photo))
             results = search_faces(catalog, index, faces, k)
             source = shown_path(str(photo))
-        shown = {p.person_id for p in catalog.people(hidden=False) if p.size >= min_faces}
-    for match in (m for r in results for m in r.matches):
-        if match.person_id is not None and match.person_id not in shown:
-            match.person = "unknown"  # as in the export: a person too small has no folder
+        for result in results:
+            as_exported(catalog, result.matches, min_faces)
+        cut = catalog.face_set.spec.cut
     if as_json:
-        echo_json([r.to_json() for r in results])
+        echo_json([r.to_json() | {"name": verdict(r.matches, cut)} for r in results])
     else:
-        _print_results(results, source)
+        _print_results(results, source, cut)
 
 
 @main.command()

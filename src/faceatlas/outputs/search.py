@@ -38,6 +38,7 @@ from faceatlas.catalog.store import FaceMatrix, FaceRow
 from faceatlas.errors import FaceatlasError, UsageError
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.faces.record import Face
+from faceatlas.outputs.export import UNKNOWN
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +398,28 @@ def describe(catalog: Catalog, hits: list[Hit]) -> list[Match]:
     if missing:
         raise SearchError(f"faces {missing} left the catalog since the index was loaded")
     return [Match.of(rows[h.face_id], h.distance) for h in hits]
+
+
+def as_exported(catalog: Catalog, matches: list[Match], min_faces: int) -> list[Match]:
+    """``matches`` with the person of those in a person of fewer than ``min_faces`` faces, or
+    hidden, shown as "unknown": as the export files them (no folder of their own)."""
+    shown = {p.person_id for p in catalog.people(hidden=False) if p.size >= min_faces}
+    for match in matches:
+        if match.person_id is not None and match.person_id not in shown:
+            match.person = UNKNOWN
+    return matches
+
+
+def verdict(matches: list[Match], cut: float) -> str | None:
+    """Who a query face is: the person of its nearest match (``matches`` nearest first) if that
+    lies within the model's same-person ``cut`` and has a folder (not "unknown"), else None: a
+    stranger, however near."""
+    if not matches:
+        return None
+    nearest = matches[0]
+    if nearest.distance > cut or nearest.person in (None, UNKNOWN):
+        return None
+    return nearest.person
 
 
 def search_faces(

@@ -48,13 +48,21 @@ from faceatlas.catalog.store import FaceRow, ImageRow
 from faceatlas.decode import DecodeError, ImageTooLarge, image_format, load_rgb
 from faceatlas.errors import FaceatlasError, NoPeopleYet, StorageError, UsageError
 from faceatlas.faces.pipeline import FacePipeline, ModelConfig
-from faceatlas.outputs.search import FaceIndex, IndexParams, SearchError, describe, recorded_model
+from faceatlas.outputs.search import (
+    FaceIndex,
+    IndexParams,
+    SearchError,
+    as_exported,
+    describe,
+    recorded_model,
+    verdict,
+)
 from faceatlas.outputs.thumbs import face_thumbnail, thumbnail_path
 from faceatlas.people.suggest import doubtful_people
 from faceatlas.sources import read_source
 from faceatlas.web.guard import LOOPBACK_HOSTS, Guard, WritePolicy
 from faceatlas.web.people_api import error_status, people_router
-from faceatlas.web.shapes import face_json, known, match_json, parse_id, verdict
+from faceatlas.web.shapes import MIN_FACES, face_json, match_json, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +263,7 @@ class Searcher:
         found = []
         with self.catalog() as catalog:
             for face, face_hits in zip(faces, hits, strict=True):
-                matches = known(catalog, describe(catalog, face_hits))
+                matches = as_exported(catalog, describe(catalog, face_hits), MIN_FACES)
                 found.append(
                     {
                         "box": list(face.box),
@@ -442,7 +450,7 @@ def create_app(
             rows = catalog.faces([fid])
             if not rows:
                 raise HTTPException(404, "no such face")
-            matches = known(catalog, describe(catalog, hits))
+            matches = as_exported(catalog, describe(catalog, hits), MIN_FACES)
             return {
                 "face": face_json(rows[0]),
                 "cut": searcher.cut,

@@ -7,12 +7,11 @@ from pathlib import Path
 from fastapi import HTTPException
 
 from faceatlas import video
-from faceatlas.catalog import Catalog
 from faceatlas.catalog.store import FaceRow
+from faceatlas.outputs.export import UNKNOWN
 from faceatlas.outputs.search import Match
 
 MIN_FACES = 2  # a match in a smaller person (no folder on export) shows as "unknown"
-UNKNOWN = "unknown"
 
 
 def parse_id(text: str, what: str) -> int:
@@ -31,16 +30,6 @@ def face_json(row: FaceRow) -> dict:
     return found
 
 
-def known(catalog: Catalog, matches: list[Match]) -> list[Match]:
-    """``matches`` with the person of those in a person smaller than ``MIN_FACES``, or hidden,
-    shown as "unknown" (as the export files them)."""
-    shown = {p.person_id for p in catalog.people(hidden=False) if p.size >= MIN_FACES}
-    for match in matches:
-        if match.person_id is not None and match.person_id not in shown:
-            match.person = UNKNOWN
-    return matches
-
-
 def match_json(match: Match, cut: float | None = None) -> dict:
     """A match for web clients: ``Match.to_json`` with its photo's file name instead of its
     full path, and the URLs of its thumbnail and photo; with ``cut`` (the model's "same person"
@@ -55,14 +44,3 @@ def match_json(match: Match, cut: float | None = None) -> dict:
     if cut is not None:
         shown["same_person"] = match.distance <= cut
     return shown
-
-
-def verdict(matches: list[Match], cut: float) -> str | None:
-    """Who an uploaded face is: the person of its nearest match if that lies within ``cut`` and
-    is a person the pages show (not "unknown"), else None (a stranger, however near)."""
-    if not matches:
-        return None
-    nearest = matches[0]
-    if nearest.distance > cut or nearest.person in (None, UNKNOWN):
-        return None
-    return nearest.person
