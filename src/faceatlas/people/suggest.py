@@ -87,16 +87,23 @@ def close_pairs(
 
     lengths = np.maximum(np.linalg.norm(means, axis=1), 1e-12)
     graph = knn_graph((means / lengths[:, None]).astype(np.float32), min(NEIGHBOURS, len(ids) - 1))
+    rows = np.repeat(np.arange(len(ids)), graph.neighbors.shape[1])
+    cols = graph.neighbors.ravel()
+    keep = (cols >= 0) & (cols != rows)
+    rows, cols = rows[keep], cols[keep]
+    keep = (counts[rows] > 1) | (counts[cols] > 1)  # never two single faces
+    rows, cols = rows[keep], cols[keep]
+    dots = np.einsum("ij,ij->i", means[rows], means[cols])
+    dist = np.sqrt(np.clip(2.0 - 2.0 * dots, 0.0, 4.0))
+    keep = dist < bound
+    low = np.minimum(ids[rows[keep]], ids[cols[keep]])
+    high = np.maximum(ids[rows[keep]], ids[cols[keep]])
+    dist = dist[keep]
+    order = np.lexsort((high, low, dist))  # nearest first; a pair found twice: same distance
     close: dict[tuple[int, int], float] = {}
-    for row, neighbours in enumerate(graph.neighbors):
-        for col in neighbours.tolist():
-            if col < 0 or col == row or (counts[row] == 1 and counts[col] == 1):
-                continue
-            dist = float(np.sqrt(max(0.0, 2.0 - 2.0 * float(means[row] @ means[col]))))
-            if dist < bound:
-                low, high = sorted((int(ids[row]), int(ids[col])))
-                close[low, high] = dist
-    return dict(sorted(close.items(), key=lambda item: (item[1], item[0])))
+    for a, b, d in zip(*(x[order].tolist() for x in (low, high, dist)), strict=True):
+        close.setdefault((a, b), d)
+    return close
 
 
 def dismiss_suggestion(catalog: Catalog, suggestion_id: str) -> None:
@@ -120,9 +127,12 @@ def person_means(
     mean of each one's unit embeddings (length 1 when all its faces agree, shorter the more they
     spread) and its number of faces."""
     kept = np.isin(person, np.fromiter(wanted, np.int64, len(wanted)))
-    ids, inverse, counts = np.unique(person[kept], return_inverse=True, return_counts=True)
-    sums = np.zeros((len(ids), vectors.shape[1]), np.float64)
-    np.add.at(sums, inverse, vectors[kept])
+    order = np.argsort(person[kept], kind="stable")
+    grouped = person[kept][order]
+    ids, starts, counts = np.unique(grouped, return_index=True, return_counts=True)
+    if not len(ids):
+        return ids, np.zeros((0, vectors.shape[1])), counts
+    sums = np.add.reduceat(vectors[kept][order].astype(np.float64), starts, axis=0)
     return ids, sums / counts[:, None], counts
 
 

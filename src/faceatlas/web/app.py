@@ -28,12 +28,12 @@ import math
 import os
 import stat
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
@@ -58,13 +58,14 @@ from faceatlas.outputs.search import (
     verdict,
 )
 from faceatlas.outputs.thumbs import face_thumbnail, thumbnail_path
-from faceatlas.people.suggest import doubtful_people
+from faceatlas.people.suggest import Suggestion, doubtful_people, merge_suggestions
 from faceatlas.sources import read_source
 from faceatlas.web.guard import LOOPBACK_HOSTS, Guard, WritePolicy
-from faceatlas.web.people_api import error_status, people_router
+from faceatlas.web.people_api import MAX_SUGGESTIONS, error_status, people_router
 from faceatlas.web.shapes import MIN_FACES, face_json, match_json, parse_id
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
@@ -155,7 +156,7 @@ class Searcher:
         self._index_lock = threading.Lock()  # one check or reopen at a time
         self._write_lock = threading.Lock()  # one change to people at a time
         self._cache_lock = threading.Lock()
-        self._doubtful: tuple[int, set[int]] | None = None  # (data version, person ids)
+        self._cached: dict[str, tuple[int, object]] = {}  # name -> (data version, value)
         self._decode_slots = threading.BoundedSemaphore(limits.max_decodes)
         # One long-lived catalog connection asks SQLite whether another connection committed
         # since (its data_version is per connection); it lives on one thread of its own, as
@@ -236,16 +237,33 @@ class Searcher:
             yield catalog
 
     def doubtful(self, catalog: Catalog) -> set[int]:
-        """Ids of the people the grouping's quality score flags, computed again only after the
-        catalog changed (the score reads every grouped face)."""
+        """Ids of the people the grouping's quality score flags (reads every grouped face)."""
+        return self._computed(
+            "doubtful",
+            lambda: doubtful_people(catalog) if catalog.clustering() is not None else set(),
+        )
+
+    def suggestions(self, catalog: Catalog) -> list[Suggestion]:
+        """The merge suggestions, nearest first, up to ``MAX_SUGGESTIONS`` (reads every grouped
+        face)."""
+        return self._computed(
+            "suggestions",
+            lambda: [] if catalog.clustering() is None else merge_suggestions(
+                catalog, MAX_SUGGESTIONS
+            ),
+        )  # fmt: skip
+
+    def _computed(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()``, computed again only after the catalog changed since the last time."""
         version = self._data_version()
         with self._cache_lock:
-            if self._doubtful is not None and self._doubtful[0] == version:
-                return self._doubtful[1]
-        found = doubtful_people(catalog) if catalog.clustering() is not None else set()
+            cached = self._cached.get(name)
+            if cached is not None and cached[0] == version:
+                return cached[1]  # type: ignore[return-value]
+        value = compute()
         with self._cache_lock:
-            self._doubtful = (version, found)
-        return found
+            self._cached[name] = (version, value)
+        return value
 
     def search_photo(self, data: bytes, k: int) -> dict:
         """Faces in the uploaded photo, each with its k nearest faces in the catalog."""

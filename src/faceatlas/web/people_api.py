@@ -22,7 +22,7 @@ from faceatlas.catalog import Catalog
 from faceatlas.catalog.people import PersonRow
 from faceatlas.errors import NoPeopleYet, UsageError
 from faceatlas.people import edit
-from faceatlas.people.suggest import dismiss_suggestion, merge_suggestions
+from faceatlas.people.suggest import dismiss_suggestion
 from faceatlas.web.shapes import face_json, parse_id
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def people_router(searcher: Searcher) -> APIRouter:
         with searcher.catalog() as catalog:
             if catalog.clustering() is None:
                 return {"suggestions": []}
-            found = merge_suggestions(catalog, limit)
+            found = searcher.suggestions(catalog)[:limit]
             people = {p.person_id: p for s in found for p in (s.first, s.second)}
             shown = {
                 p["person_id"]: p
