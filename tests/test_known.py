@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from faceatlas.catalog import Catalog
 from faceatlas.errors import UsageError
@@ -123,3 +124,18 @@ def test_run_known_exports_named_folders(tmp_path, known):
     assert any(p.name.startswith("obama") for p in (out / "Obama").iterdir())
     again = faceatlas("run", data("people-fr"), out, "--known", known, "--quiet")
     assert "Obama: already named" in again.stdout
+
+
+def test_reference_photos_without_a_face_are_left_out_with_why(people_catalog, tmp_path):
+    folder = tmp_path / "known"
+    (folder / "Nobody").mkdir(parents=True)
+    (folder / "Nobody" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    Image.new("RGB", (320, 240), (90, 120, 150)).save(folder / "Nobody" / "wall.png")
+    with Catalog(people_catalog) as catalog:
+        (outcome,) = add_known(catalog, read_known_folder(folder), CONFIG)
+        assert outcome.person is None and outcome.references == 0
+        why = {Path(path).name: reason for path, reason in outcome.skipped}
+        assert why["wall.png"] == "no face found"
+        assert why["broken.jpg"] != "no face found" and why["broken.jpg"]
+        assert outcome.describe() == "Nobody: no face in its 2 reference photo(s)"
+        assert not catalog.find_people("Nobody")

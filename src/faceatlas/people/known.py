@@ -101,14 +101,14 @@ def reference_faces(
     """Per name, the face id of each reference photo (its largest face), and per name the
     photos left out with why (no face, or it failed to read). The photos must be indexed."""
     faces = catalog.faces_in([photo.path for photo in photos])
-    scans = {row.path: row for row in catalog.images()} if photos else {}
+    faceless = {photo.path for photo in photos if photo.path not in faces}
+    errors = {row.path: row.error for row in catalog.images() if row.error} if faceless else {}
     chosen: dict[str, list[int]] = {}
     skipped: dict[str, list[tuple[str, str]]] = {}
     for photo in photos:
         found = faces.get(photo.path, [])
         if not found:
-            row = scans.get(photo.path)
-            why = (row.error if row is not None and row.error else None) or "no face found"
+            why = errors.get(photo.path) or "no face found"
             skipped.setdefault(photo.name, []).append((photo.path, why))
             continue
         largest = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
