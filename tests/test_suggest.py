@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from faceatlas.catalog import Catalog
 from faceatlas.errors import UsageError
 from faceatlas.people import edit
 from faceatlas.people.suggest import dismiss_suggestion, doubtful_people, merge_suggestions
+from tests.conftest import faceatlas
 
 
 def test_a_split_person_is_suggested_until_dismissed(people_catalog):
@@ -49,3 +52,20 @@ def test_people_sharing_a_photo_are_never_suggested(people_catalog):
         edit.move_faces(catalog, [first], largest.person_id)
         edit.move_faces(catalog, [second], part.person_id)  # now both hold a face of one photo
         assert pair not in {s.suggestion_id for s in merge_suggestions(catalog)}
+
+
+def test_cli_lists_and_dismisses_suggestions(people_catalog):
+    with Catalog(people_catalog) as catalog:
+        largest = catalog.people()[0]
+        members = [f for f, _, _ in catalog.members(largest.person_id)]
+        part = edit.split_person(catalog, largest.person_id, members[::2]).created[0]
+    pair = f"{min(largest.person_id, part.person_id)}-{max(largest.person_id, part.person_id)}"
+    listed = json.loads(faceatlas("people", "suggestions", "--json", "--db", people_catalog).stdout)
+    assert pair in [s["id"] for s in listed]
+    text = faceatlas("people", "suggestions", "--db", people_catalog).stdout
+    assert any(line.startswith(pair + " ") for line in text.splitlines())
+    faceatlas("people", "dismiss", pair, "--db", people_catalog)
+    listed = json.loads(faceatlas("people", "suggestions", "--json", "--db", people_catalog).stdout)
+    assert pair not in [s["id"] for s in listed]
+    bad = faceatlas("people", "dismiss", "12", "--db", people_catalog, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("Error: not a suggestion id")

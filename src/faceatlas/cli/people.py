@@ -25,6 +25,7 @@ from faceatlas.index import IndexConfig
 from faceatlas.paths import shown_path
 from faceatlas.people import edit
 from faceatlas.people.known import KnownOutcome, add_known, read_known_folder
+from faceatlas.people.suggest import dismiss_suggestion, merge_suggestions
 
 PERSON = "PERSON"  # metavar: person_0003, an id, or a name
 face_ids_argument = click.argument(
@@ -52,6 +53,7 @@ def people() -> None:
       faceatlas people reject 812 --from "Barack Obama" --db photos.db
       faceatlas people undo --db photos.db
       faceatlas people add-known known/ --db photos.db
+      faceatlas people suggestions --db photos.db
     """
 
 
@@ -290,6 +292,54 @@ def _print_known(outcomes: list[KnownOutcome]) -> None:
         click.echo(outcome.describe())
         for path, why in outcome.skipped:
             click.echo(f"  left out {shown_path(path)}: {why}", err=True)
+
+
+@people.command()
+@db_option
+@json_option("Print a JSON list of suggestions.")
+@click.option("-n", "limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many, nearest first.")  # fmt: skip
+@face_set_option
+def suggestions(db_path: Path, as_json: bool, limit: int, face_set: str | None) -> None:
+    """People that may be one person: pairs whose faces lie, on average, within the model's
+    same-person distance, nearest first (never two named people, nor two holding faces of one
+    photo). Accept one with `merge`, or `dismiss` it for good.
+
+    \b
+    Example:
+      faceatlas people suggestions --db photos.db
+      faceatlas people merge person_0003 person_0011 --db photos.db
+      faceatlas people dismiss 3-11 --db photos.db
+    """
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
+        found = merge_suggestions(catalog, limit) if catalog.clustering() is not None else []
+    if as_json:
+        echo_json([s.to_json() for s in found])
+        return
+    for s in found:
+        click.echo(
+            f"{s.suggestion_id:<14} {s.distance:.3f}  {s.first.label} ({s.first.size} faces)"
+            f" + {s.second.label} ({s.second.size} faces)"
+        )
+    if not found:
+        click.echo("no suggestions: no two people look like one")
+
+
+@people.command()
+@click.argument("suggestion", metavar="ID")
+@db_option
+@face_set_option
+def dismiss(suggestion: str, db_path: Path, face_set: str | None) -> None:
+    """These two people are not one: the suggestion ID (as `suggestions` lists it, e.g. 3-11)
+    is never made again.
+
+    \b
+    Example:
+      faceatlas people dismiss 3-11 --db photos.db
+    """
+    with open_catalog(db_path, must_exist=True, face_set=face_set) as catalog:
+        dismiss_suggestion(catalog, suggestion)
+    click.echo(f"{suggestion} will not be suggested again")
 
 
 @people.command()
