@@ -7,19 +7,27 @@ import json
 import pytest
 
 from faceatlas.catalog import Catalog
+from faceatlas.catalog.people import PersonRow
 from faceatlas.errors import UsageError
 from faceatlas.people import edit
 from faceatlas.people.suggest import dismiss_suggestion, doubtful_people, merge_suggestions
 from tests.conftest import faceatlas
 
 
+def split_largest(catalog: Catalog) -> tuple[PersonRow, PersonRow, str]:
+    """The largest person cut in two halves (every other face): both halves and the id of the
+    suggestion that should join them."""
+    largest = catalog.people()[0]
+    members = [f for f, _, _ in catalog.members(largest.person_id)]
+    part = edit.split_person(catalog, largest.person_id, members[::2]).created[0]
+    low, high = sorted((largest.person_id, part.person_id))
+    return largest, part, f"{low}-{high}"
+
+
 def test_a_split_person_is_suggested_until_dismissed(people_catalog):
     with Catalog(people_catalog) as catalog:
-        largest = catalog.people()[0]
-        members = [f for f, _, _ in catalog.members(largest.person_id)]
-        part = edit.split_person(catalog, largest.person_id, members[::2]).created[0]
+        largest, part, pair = split_largest(catalog)
         found = {s.suggestion_id: s for s in merge_suggestions(catalog)}
-        pair = f"{min(largest.person_id, part.person_id)}-{max(largest.person_id, part.person_id)}"
         assert pair in found, f"split halves not suggested: {list(found)}"
         shown = found[pair].to_json()
         assert {p["person_id"] for p in shown["people"]} == {largest.person_id, part.person_id}
@@ -40,10 +48,7 @@ def test_a_split_person_is_suggested_until_dismissed(people_catalog):
 
 def test_people_sharing_a_photo_are_never_suggested(people_catalog):
     with Catalog(people_catalog) as catalog:
-        largest = catalog.people()[0]
-        members = [f for f, _, _ in catalog.members(largest.person_id)]
-        part = edit.split_person(catalog, largest.person_id, members[::2]).created[0]
-        pair = f"{min(largest.person_id, part.person_id)}-{max(largest.person_id, part.person_id)}"
+        largest, part, pair = split_largest(catalog)
         assert pair in {s.suggestion_id for s in merge_suggestions(catalog)}
         by_photo: dict[int, list[int]] = {}
         for face in catalog.faces():
@@ -56,10 +61,7 @@ def test_people_sharing_a_photo_are_never_suggested(people_catalog):
 
 def test_cli_lists_and_dismisses_suggestions(people_catalog):
     with Catalog(people_catalog) as catalog:
-        largest = catalog.people()[0]
-        members = [f for f, _, _ in catalog.members(largest.person_id)]
-        part = edit.split_person(catalog, largest.person_id, members[::2]).created[0]
-    pair = f"{min(largest.person_id, part.person_id)}-{max(largest.person_id, part.person_id)}"
+        _, _, pair = split_largest(catalog)
     listed = json.loads(faceatlas("people", "suggestions", "--json", "--db", people_catalog).stdout)
     assert pair in [s["id"] for s in listed]
     text = faceatlas("people", "suggestions", "--db", people_catalog).stdout
