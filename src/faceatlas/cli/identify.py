@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 
 from faceatlas.cli import main
-from faceatlas.cli.options import db_option, face_set_option, model_options, open_catalog
+from faceatlas.cli.options import (
+    MODEL_PARAMETERS,
+    db_option,
+    face_set_option,
+    given_on_command_line,
+    model_options,
+    open_catalog,
+)
 from faceatlas.errors import UsageError
 from faceatlas.faces.pipeline import ModelConfig
 from faceatlas.identify import KnownFaces, PhotoVerdicts, identify_photos
@@ -21,28 +28,6 @@ from faceatlas.sources import iter_image_files
 
 UNKNOWN = "unknown_person"
 NO_FACE = "no_persons_found"
-MODEL_FLAGS = (
-    "detector",
-    "detector_kind",
-    "detector_score",
-    "min_face",
-    "embedder",
-    "embedder_kind",
-    "model_dir",
-    "jitter",
-    "flip",
-)
-
-
-def _given(names: tuple[str, ...]) -> list[str]:
-    """The flags of the options among ``names`` (parameter names) set on the command line."""
-    context = click.get_current_context()
-    return [
-        param.opts[0]
-        for param in context.command.params
-        if param.name in names
-        and context.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
-    ]
 
 
 def _shown(path: str, relative_roots: list[str]) -> str:
@@ -132,14 +117,14 @@ def identify(
         raise UsageError("--cpus: give a number of processes, or -1 for one per core")
     workers = (os.cpu_count() or 1) if cpus == -1 else cpus
     if known is not None:
-        catalog_flags = _given(("db_path", "face_set"))
+        catalog_flags = given_on_command_line(("db_path", "face_set"))
         if catalog_flags:
             raise UsageError(f"--known replaces the catalog; drop {catalog_flags[0]} or --known")
         references: KnownFaces | list[KnownPhoto] = read_known_folder(known)
         spec = model.spec()
         count = len(references)  # photos: at most one reference face each
     else:
-        model_flags = _given(MODEL_FLAGS)
+        model_flags = given_on_command_line(MODEL_PARAMETERS)
         if model_flags:
             raise UsageError(
                 f"{model_flags[0]}: a catalog's faces are compared with the model that made "

@@ -220,6 +220,24 @@ def video_options(command: Callable) -> Callable:
     return fps(longest(command))
 
 
+MODEL_PARAMETERS = (  # the parameters of model_options, in its order
+    "detector", "detector_kind", "detector_score", "min_face", "embedder", "embedder_kind",
+    "model_dir", "jitter", "flip",
+)  # fmt: skip
+
+
+def given_on_command_line(names: tuple[str, ...]) -> list[str]:
+    """The flags (``--detector``) of the current command's options among ``names`` (parameter
+    names) that the command line sets, in the command's order."""
+    context = click.get_current_context()
+    return [
+        param.opts[0]
+        for param in context.command.params
+        if param.name in names
+        and context.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
+    ]
+
+
 def model_options(command: Callable) -> Callable:
     """The face-model options (--detector, --detector-kind, --detector-score, --min-face,
     --embedder, --embedder-kind, --model-dir, --jitter, --flip), handed to ``command`` as one
@@ -240,15 +258,10 @@ def model_options(command: Callable) -> Callable:
         **kwargs: Any,
     ) -> Any:
         if model_dir is not None:
-            context = click.get_current_context()
-            given = [
-                name
-                for name in ("detector", "embedder")
-                if context.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
-            ]
+            given = given_on_command_line(("detector", "embedder"))
             if given:
                 raise UsageError(
-                    f"--model-dir names the detector and embedder; drop --{given[0]} or --model-dir"
+                    f"--model-dir names the detector and embedder; drop {given[0]} or --model-dir"
                 )
             found = pack_models(model_dir)
             detector, embedder = str(found.detector), str(found.embedder)
