@@ -31,7 +31,7 @@ from faceatlas.decode import DEFAULT_MAX_PIXELS
 from faceatlas.engines.local import run_local_items
 from faceatlas.errors import UsageError
 from faceatlas.faces.model import FaceModel
-from faceatlas.faces.record import Face, ImageResult
+from faceatlas.faces.record import Face, ImageResult, largest_face
 from faceatlas.paths import shown_path
 from faceatlas.people.known import KnownPhoto
 from faceatlas.sources import ImageFile, is_video, iter_image_files
@@ -85,7 +85,7 @@ class KnownFaces:
                 continue
             if len(result.faces) > 1:
                 warn(f"{where}: {len(result.faces)} faces; the largest is taken as {photo.name}")
-            largest = max(result.faces, key=lambda face: face.width * face.height)
+            largest = largest_face(result.faces)
             names.append(photo.name)
             vectors.append(largest.embedding)
         if not vectors:

@@ -31,7 +31,7 @@ from faceatlas.engines.local import run_local_items
 from faceatlas.errors import UsageError
 from faceatlas.faces.model import FaceModel
 from faceatlas.faces.pipeline import ModelConfig
-from faceatlas.faces.record import ImageResult
+from faceatlas.faces.record import ImageResult, largest_face
 from faceatlas.progress import Meter
 from faceatlas.sources import (
     ImageFile,
@@ -346,7 +346,7 @@ def _run(
                 summary.faces += kept
             detected = len(result.faces or [])
             if config.largest_face_only and detected > 1:
-                result.faces = [max(result.faces, key=lambda f: f.width * f.height)]
+                result.faces = [largest_face(result.faces)]
             if result.status == "error" and source is not None:
                 result.error = _with_row(result.error or "", source)
             if segment is not None or source is not None or detected > len(result.faces or []):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -31,6 +33,19 @@ class Face:
     @property
     def height(self) -> int:
         return self.box[3] - self.box[1]
+
+
+class Boxed(Protocol):
+    box: tuple[int, int, int, int]
+
+
+B = TypeVar("B", bound=Boxed)
+
+
+def largest_face(faces: Iterable[B]) -> B:
+    """The face of the largest box (the first of equals): a photo's main face, for a
+    reference photo or ``--largest-face-only``. Works on a ``Face`` or a catalog ``FaceRow``."""
+    return max(faces, key=lambda face: (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
 
 
 def normalise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ import numpy as np
 from faceatlas.catalog import Catalog
 from faceatlas.catalog.people import NEW, PeopleChange, PersonRow
 from faceatlas.errors import UsageError
+from faceatlas.faces.record import largest_face
 from faceatlas.index import IndexConfig, index_paths
 from faceatlas.outputs.search import recorded_model
 from faceatlas.people import edit
@@ -111,7 +112,7 @@ def reference_faces(
             why = errors.get(photo.path) or "no face found"
             skipped.setdefault(photo.name, []).append((photo.path, why))
             continue
-        largest = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        largest = largest_face(found)
         chosen.setdefault(photo.name, []).append(largest.face_id)
         if len(found) > 1:
             log.warning(
