@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,28 @@ def test_reference_photos_without_a_face_are_left_out_with_why(people_catalog, t
         assert why["broken.jpg"] != "no face found" and why["broken.jpg"]
         assert outcome.describe() == "Nobody: no face in its 2 reference photo(s)"
         assert not catalog.find_people("Nobody")
+
+
+def test_a_catalog_from_before_known_people_opens_and_works(people_catalog, known):
+    """A catalog as the version before migration 6 left it (no reference or dismissed tables,
+    changes recorded without references) is upgraded on open: its old change undoes, names
+    come from reference photos, suggestions are dismissed."""
+    with Catalog(people_catalog) as catalog:
+        person = catalog.people()[0]
+        edit.name_person(catalog, person.person_id, "Old Name")
+    conn = sqlite3.connect(people_catalog, isolation_level=None)
+    conn.execute("DROP TABLE reference_faces")
+    conn.execute("DROP TABLE dismissed_pairs")
+    conn.execute("DELETE FROM schema_migrations WHERE version = 6")
+    conn.execute("UPDATE changes SET undo = json_remove(undo, '$.references')")
+    conn.close()
+    with Catalog(people_catalog) as catalog:
+        assert catalog.find_people("Old Name")
+        edit.undo(catalog)  # recorded before references existed
+        assert catalog.person(person.person_id).name is None
+        outcomes = {o.name: o for o in add_known(catalog, read_known_folder(known), CONFIG)}
+        assert outcomes["Obama"].how == "took"
+        assert sorted(catalog.reference_faces().values()) == ["Obama", "stranger"]
+        others = [p.person_id for p in catalog.people() if p.name is None][:2]
+        catalog.dismiss_pair(*others)
+        assert tuple(sorted(others)) in catalog.dismissed_pairs()
