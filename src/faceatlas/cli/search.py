@@ -94,8 +94,7 @@ def search(
             faces = recorded_model(catalog).build().analyze(load_rgb(photo))
             results = search_faces(catalog, index, faces, k)
             source = shown_path(str(photo))
-        for result in results:
-            as_exported(catalog, result.matches, min_faces)
+        as_exported(catalog, [m for result in results for m in result.matches], min_faces)
         cut = catalog.face_set.spec.cut
     if as_json:
         echo_json([r.to_json() | {"name": verdict(r.matches, cut)} for r in results])

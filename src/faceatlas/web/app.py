@@ -278,17 +278,17 @@ class Searcher:
             with self._model_lock:
                 faces = self.pipeline.analyze(rgb)
         hits = self.index.search(np.stack([f.embedding for f in faces]), k) if faces else []
-        found = []
         with self.catalog() as catalog:
-            for face, face_hits in zip(faces, hits, strict=True):
-                matches = as_exported(catalog, describe(catalog, face_hits), MIN_FACES)
-                found.append(
-                    {
-                        "box": list(face.box),
-                        "name": verdict(matches, self.cut),
-                        "matches": [match_json(m, self.cut) for m in matches],
-                    }
-                )
+            described = [describe(catalog, face_hits) for face_hits in hits]
+            as_exported(catalog, [m for matches in described for m in matches], MIN_FACES)
+        found = [
+            {
+                "box": list(face.box),
+                "name": verdict(matches, self.cut),
+                "matches": [match_json(m, self.cut) for m in matches],
+            }
+            for face, matches in zip(faces, described, strict=True)
+        ]
         return {
             "width": int(rgb.shape[1]),
             "height": int(rgb.shape[0]),
